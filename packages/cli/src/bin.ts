@@ -1,0 +1,80 @@
+#!/usr/bin/env -S npx tsx
+/** The `eventflow` command. */
+import { Args, Command, Options } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Logger, LogLevel } from "effect"
+import { createKey, listKeys, revokeKey } from "./Keys.ts"
+import { runServer } from "./Servers.ts"
+
+const json = Options.boolean("json").pipe(Options.withDescription("print JSON lines"))
+
+const dev = Command.make("dev", {}, () => runServer("dev")).pipe(
+  Command.withDescription(
+    "Run ingest (and, as they arrive, the other roles) in one process; embedded unless KAFKA_BROKERS is set"
+  )
+)
+const ingest = Command.make("ingest", {}, () => runServer("ingest")).pipe(
+  Command.withDescription("Run the ingest service (HTTP → dedup → Kafka)")
+)
+
+const create = Command.make(
+  "create",
+  {
+    source: Options.text("source").pipe(
+      Options.withDescription("the event source this key may write; a trailing * makes it a prefix")
+    ),
+    description: Options.text("description").pipe(Options.optional),
+    json
+  },
+  ({ source, description, json }) => createKey(source, description, json)
+).pipe(Command.withDescription("Create a write key (printed once)"))
+const list = Command.make("list", { json }, ({ json }) => listKeys(json)).pipe(
+  Command.withDescription("List write keys (never the keys themselves)")
+)
+const revoke = Command.make("revoke", { id: Args.text({ name: "id" }) }, ({ id }) => revokeKey(id)).pipe(
+  Command.withDescription("Revoke a write key by its id")
+)
+const keys = Command.make("keys").pipe(
+  Command.withSubcommands([create, list, revoke]),
+  Command.withDescription("Manage write keys")
+)
+
+const eventflow = Command.make("eventflow").pipe(Command.withSubcommands([dev, ingest, keys]))
+
+const cli = Command.run(eventflow, { name: "eventflow", version: "0.1.0" })
+
+const message = (error: unknown): string => {
+  if (
+    error !== null &&
+    typeof error === "object" &&
+    "message" in error &&
+    typeof error.message === "string"
+  ) {
+    return error.message
+  }
+  return String(error)
+}
+
+cli(process.argv).pipe(
+  Effect.catchAllCause((cause) => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.void
+    const failure = Cause.failureOption(cause)
+    // @effect/cli has already printed its own validation errors (unknown flag, missing argument).
+    if (failure._tag === "Some" && (failure.value as { _tag?: string })._tag?.endsWith("ValidationError")) {
+      return Effect.sync(() => {
+        process.exitCode = 2
+      })
+    }
+    const text = failure._tag === "Some" ? message(failure.value) : Cause.pretty(cause)
+    return Console.error(`eventflow: ${text}`).pipe(
+      Effect.zipRight(
+        Effect.sync(() => {
+          process.exitCode = 1
+        })
+      )
+    )
+  }),
+  Logger.withMinimumLogLevel(LogLevel.Info),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

@@ -1,0 +1,2 @@
+export * from "./Keys.ts"
+export * from "./Servers.ts"

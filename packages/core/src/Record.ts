@@ -1,0 +1,52 @@
+/**
+ * CloudEvents Kafka protocol binding, structured mode: the value is the event in the JSON format,
+ * `content-type` says so, and the key is the event's partition key.
+ */
+import type { CloudEvent } from "./CloudEvent.ts"
+import type { LogRecord } from "./EventLog.ts"
+
+export const STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+export const Headers = {
+  contentType: "content-type",
+  traceparent: "traceparent",
+  tracestate: "tracestate",
+  /** Why a record is in the DLQ: a short code (`invalid`, `schema`, `too-large`, `forbidden`). */
+  reason: "eventflow-reason",
+  /** The sentence that explains the reason. */
+  error: "eventflow-error",
+  /** The topic the event would have gone to, when known. */
+  route: "eventflow-route",
+  receivedAt: "eventflow-received-at"
+} as const
+
+export const eventRecord = (topic: string, key: string, event: CloudEvent, value: Buffer): LogRecord => {
+  const headers: Record<string, string> = { [Headers.contentType]: STRUCTURED_CONTENT_TYPE }
+  if (typeof event.traceparent === "string") headers[Headers.traceparent] = event.traceparent
+  if (typeof event.tracestate === "string") headers[Headers.tracestate] = event.tracestate
+  return { topic, key, value, headers }
+}
+
+export type RejectionCode = "invalid" | "schema" | "too-large"
+
+export const dlqRecord = (
+  topic: string,
+  key: string | null,
+  value: Buffer,
+  code: RejectionCode,
+  reason: string,
+  receivedAt: string,
+  route?: string
+): LogRecord => ({
+  topic,
+  key,
+  value,
+  headers: {
+    [Headers.contentType]: STRUCTURED_CONTENT_TYPE,
+    [Headers.reason]: code,
+    // Header values must stay small and single-line.
+    [Headers.error]: reason.replace(/[\r\n]+/g, " ").slice(0, 1000),
+    [Headers.receivedAt]: receivedAt,
+    ...(route !== undefined ? { [Headers.route]: route } : {})
+  }
+})

@@ -1,0 +1,125 @@
+/** The ingest HTTP API: POST /v1/events, /healthz, /readyz. Thin handlers over `Ingest`. */
+
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import { type Problem, Problems, WriteKeys } from "@eventflow/core"
+import { Duration, Effect, Option } from "effect"
+import { presentedKey } from "./Auth.ts"
+import { readBody } from "./Body.ts"
+import { decode } from "./Decode.ts"
+import { Ingest } from "./Ingest.ts"
+import { IngestSettings } from "./IngestConfig.ts"
+import { Readiness } from "./Readiness.ts"
+
+export const problemResponse = (problem: Problem, headers: Record<string, string> = {}) =>
+  HttpServerResponse.text(JSON.stringify(problem), {
+    status: problem.status,
+    contentType: "application/problem+json",
+    headers
+  })
+
+const json = (body: unknown, status = 200) =>
+  HttpServerResponse.text(JSON.stringify(body), { status, contentType: "application/json" })
+
+const postEvents = Effect.gen(function* () {
+  const settings = yield* IngestSettings
+  const ingest = yield* Ingest
+  const keys = yield* Effect.serviceOption(WriteKeys)
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const retryAfter = String(Math.ceil(Duration.toSeconds(settings.retryAfter)))
+  const unavailable = (detail: string) =>
+    problemResponse(Problems.unavailable(detail, Number(retryAfter)), { "retry-after": retryAfter })
+
+  let key = Option.none<import("@eventflow/core").WriteKeyInfo>()
+  if (settings.auth) {
+    const presented = presentedKey(request.headers.authorization)
+    const challenge = { "www-authenticate": 'Bearer realm="eventflow"' }
+    if (presented === undefined) {
+      return problemResponse(
+        Problems.unauthorized(
+          "send a write key as 'Authorization: Bearer <key>' (or Basic, the key as user)"
+        ),
+        challenge
+      )
+    }
+    if (Option.isNone(keys))
+      return yield* Effect.dieMessage("authentication is on but no WriteKeys is provided")
+    const verified = yield* keys.value.verify(presented).pipe(Effect.either)
+    if (verified._tag === "Left") return unavailable(verified.left.message)
+    if (Option.isNone(verified.right)) {
+      return problemResponse(Problems.unauthorized("the write key is unknown or revoked"), challenge)
+    }
+    key = verified.right
+  }
+
+  const body = yield* readBody(
+    NodeHttpServerRequest.toIncomingMessage(request),
+    settings.limits.maxBodyBytes
+  ).pipe(Effect.either)
+  if (body._tag === "Left") {
+    const error = body.left
+    if (error._tag === "BodyAborted") return problemResponse(Problems.badRequest(error.message))
+    return problemResponse(
+      Problems.tooLarge(
+        error.declared !== undefined
+          ? `the body has ${error.declared} bytes; the limit is ${error.limit}`
+          : `the body is larger than the limit of ${error.limit} bytes`,
+        { limit: error.limit }
+      ),
+      // The rest of the body is not read: the connection cannot be reused.
+      { connection: "close" }
+    )
+  }
+  const decoded = decode(request.headers, body.right, settings.limits)
+  if (!decoded.ok) return problemResponse(decoded.problem)
+  return yield* ingest.ingest(decoded.items, key).pipe(
+    Effect.map((response) => json(response, 202)),
+    Effect.catchTags({
+      SourceForbidden: (e) =>
+        Effect.succeed(
+          problemResponse(
+            Problems.forbidden(
+              `this write key may write events of source '${e.keySource}', not '${e.source}'`,
+              {
+                source: e.source
+              }
+            )
+          )
+        ),
+      IngestUnavailable: (e) => Effect.succeed(unavailable(e.cause.message))
+    })
+  )
+}).pipe(Effect.withSpan("http.postEvents"))
+
+const readyz = Effect.gen(function* () {
+  const readiness = yield* Readiness
+  const report = yield* readiness.check
+  return json(report, report.ready ? 200 : 503)
+})
+
+const methodNotAllowed = (allowed: string) =>
+  Effect.succeed(
+    problemResponse(Problems.methodNotAllowed(`use ${allowed} on this path`), { allow: allowed })
+  )
+
+export const ingestRouter = HttpRouter.empty.pipe(
+  HttpRouter.post("/v1/events", postEvents),
+  HttpRouter.get("/v1/events", methodNotAllowed("POST")),
+  HttpRouter.put("/v1/events", methodNotAllowed("POST")),
+  HttpRouter.patch("/v1/events", methodNotAllowed("POST")),
+  HttpRouter.del("/v1/events", methodNotAllowed("POST")),
+  HttpRouter.get("/healthz", Effect.succeed(json({ status: "ok" }))),
+  HttpRouter.get("/readyz", readyz)
+)
+
+/** The router as an app whose unknown paths answer a 404 problem. */
+export const toApp = <E, R>(router: HttpRouter.HttpRouter<E, R>) =>
+  Effect.map(HttpRouter.toHttpApp(router), (app) =>
+    app.pipe(
+      Effect.catchTag("RouteNotFound", () =>
+        Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+          problemResponse(Problems.notFound(`no resource at ${request.method} ${request.url}`))
+        )
+      )
+    )
+  )

@@ -1,0 +1,66 @@
+/** The HTTP server: Node's, served by @effect/platform, with a bounded graceful shutdown. */
+import { createServer, type Server } from "node:http"
+import { type HttpRouter, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { EventLog } from "@eventflow/core"
+import { Config, Duration, Effect, Layer } from "effect"
+import { toApp } from "./Http.ts"
+import { IngestSettings } from "./IngestConfig.ts"
+import { Routes, TopicSettings, topicSpecs } from "./Routes.ts"
+
+export interface ListenOptions {
+  readonly port: number
+  readonly host: string
+}
+
+export const ListenConfig = (defaultHost: string): Config.Config<ListenOptions> =>
+  Config.all({
+    port: Config.port("PORT").pipe(Config.withDefault(8080)),
+    host: Config.string("EVENTFLOW_HOST").pipe(Config.withDefault(defaultHost))
+  })
+
+/**
+ * Serves `router`. On shutdown the server stops accepting, answers the requests in flight (their
+ * batches are flushed before the log closes), closes idle keep-alive connections at once and any
+ * other connection after `shutdownTimeout`.
+ */
+export const layerHttp = <E, R>(router: HttpRouter.HttpRouter<E, R>, listen: ListenOptions) => {
+  let server: Server | undefined
+  const nodeServer = NodeHttpServer.layer(() => {
+    server = createServer({ keepAliveTimeout: 65_000 })
+    return server
+  }, listen)
+  const drain = Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const settings = yield* IngestSettings
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          const s = server
+          if (s === undefined) return
+          const idle = setInterval(() => s.closeIdleConnections(), 50)
+          const force = setTimeout(() => s.closeAllConnections(), Duration.toMillis(settings.shutdownTimeout))
+          idle.unref()
+          force.unref()
+          s.once("close", () => {
+            clearInterval(idle)
+            clearTimeout(force)
+          })
+        })
+      )
+    })
+  )
+  const serve = Layer.unwrapEffect(Effect.map(toApp(router), (app) => HttpServer.serve(app)))
+  return Layer.mergeAll(serve, drain).pipe(Layer.provideMerge(nodeServer))
+}
+
+/** Creates the topics ingestion writes to when they are missing. */
+export const layerTopics = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const routing = yield* Routes
+    const topics = yield* TopicSettings
+    const log = yield* EventLog
+    const specs = topicSpecs(routing, topics)
+    yield* log.ensureTopics(specs)
+    yield* Effect.logInfo(`topics ready: ${specs.map((s) => s.name).join(", ")}`)
+  })
+)
