@@ -1,0 +1,61 @@
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { layer as withLayer } from "@effect/vitest"
+import { layerEmbeddedSql, layerSqlWriteKeys } from "@eventflow/backends"
+import { WriteKeys } from "@eventflow/core"
+import { describeWithServices, serviceUrls, tempDir } from "@eventflow/testing"
+import { Duration, Effect, Layer, Option, Redacted } from "effect"
+import { describe, expect } from "vitest"
+
+const contract = (sql: Layer.Layer<SqlClient.SqlClient, unknown>) => {
+  const layer = layerSqlWriteKeys({ cacheTtl: Duration.zero }).pipe(Layer.provideMerge(sql))
+  withLayer(layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+    it.effect("creates a key, stores only its hash, verifies it, and revokes it", () =>
+      Effect.gen(function* () {
+        const keys = yield* WriteKeys
+        const sql = yield* SqlClient.SqlClient
+        const source = `/test/${Date.now()}`
+        const created = yield* keys.create({ source, description: "ci" })
+        expect(created.key).toMatch(/^efk_[0-9a-f]{12}_/)
+        const stored = yield* sql<{
+          key_hash: Uint8Array
+        }>`SELECT key_hash FROM eventflow_write_keys WHERE id = ${created.id}`
+        expect(Buffer.from(stored[0]!.key_hash).toString("utf8")).not.toContain(created.key)
+        expect(Buffer.from(stored[0]!.key_hash)).toHaveLength(32)
+
+        const verified = yield* keys.verify(created.key)
+        expect(Option.map(verified, (k) => [k.id, k.source])).toEqual(Option.some([created.id, source]))
+        const last = created.key.at(-1) === "A" ? "B" : "A"
+        expect(Option.isNone(yield* keys.verify(`${created.key.slice(0, -1)}${last}`))).toBe(true)
+        expect(Option.isNone(yield* keys.verify("efk_000000000000_nope"))).toBe(true)
+
+        const listed = (yield* keys.list).find((k) => k.id === created.id)
+        expect(listed).toMatchObject({ source, description: "ci", revokedAt: null })
+
+        expect(yield* keys.revoke(created.id)).toBe(true)
+        expect(yield* keys.revoke(created.id)).toBe(false)
+        expect(Option.isNone(yield* keys.verify(created.key))).toBe(true)
+        expect((yield* keys.list).find((k) => k.id === created.id)?.revokedAt).toBeInstanceOf(Date)
+      })
+    )
+
+    it.effect("accepts a chosen key (the dev key) and recreating it is idempotent", () =>
+      Effect.gen(function* () {
+        const keys = yield* WriteKeys
+        const chosen = `dev-key-${Date.now()}`
+        const first = yield* keys.create({ source: "*", key: chosen })
+        const again = yield* keys.create({ source: "*", key: chosen })
+        expect(again.id).toBe(first.id)
+        expect(Option.isSome(yield* keys.verify(chosen))).toBe(true)
+      })
+    )
+  })
+}
+
+await describeWithServices(["postgres"], "SqlWriteKeys on the real PostgreSQL", () => {
+  contract(PgClient.layer({ url: Redacted.make(serviceUrls.postgres) }))
+})
+
+describe("SqlWriteKeys on embedded PGlite", () => {
+  contract(layerEmbeddedSql(tempDir("keys"), "own"))
+})

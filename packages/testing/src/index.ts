@@ -1,0 +1,3 @@
+export * from "./Kafka.ts"
+export * from "./Processes.ts"
+export * from "./Services.ts"
