@@ -1,7 +1,7 @@
 /**
  * The embedded database: PGlite (Postgres compiled to WebAssembly) with its data under the data
  * directory, served on a Unix socket so that the same @effect/sql-pg client code runs on it as on
- * PostgreSQL. One process owns a data directory; other commands (`eventflow keys …`) attach to
+ * PostgreSQL (see PgliteWire.ts). One process owns a data directory; other commands (`eventflow keys …`) attach to
  * the owner's socket while it runs.
  */
 import { createHash } from "node:crypto"
@@ -10,8 +10,8 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { PgClient } from "@effect/sql-pg"
 import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Data, Effect, Layer } from "effect"
+import { servePgliteWire } from "./PgliteWire.ts"
 
 export class DataDirError extends Data.TaggedError("DataDirError")<{ readonly message: string }> {}
 
@@ -77,17 +77,12 @@ const serve = (dataDir: string) =>
       }),
       (db) => Effect.promise(() => db.close())
     ).pipe(Effect.withSpan("Embedded.open"))
-    const server = new PGLiteSocketServer({
-      db,
-      path: join(socketDir, `.s.PGSQL.${SOCKET_PORT}`),
-      maxConnections: 16
-    })
     yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => server.start(),
+        try: () => servePgliteWire(db, join(socketDir, `.s.PGSQL.${SOCKET_PORT}`)),
         catch: (cause) => new DataDirError({ message: `cannot serve the embedded database: ${cause}` })
       }),
-      () => Effect.promise(() => server.stop())
+      (server) => Effect.promise(() => server.close())
     )
     const serverFile = join(dataDir, SERVER_FILE)
     yield* Effect.acquireRelease(
