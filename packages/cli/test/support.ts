@@ -6,6 +6,16 @@ import { waitFor } from "@eventflow/testing"
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..")
 const bin = join(repoRoot, "packages/cli/src/bin.ts")
 
+/** The test's environment without EventFlow's own settings, so each test sets exactly what it means. */
+const inheritedEnv = () =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) =>
+        !name.startsWith("EVENTFLOW_") &&
+        !["KAFKA_BROKERS", "REDIS_URL", "DATABASE_URL", "PORT"].includes(name)
+    )
+  )
+
 export interface Running {
   readonly child: ChildProcess
   readonly output: () => string
@@ -20,7 +30,7 @@ export const startEventflow = async (
 ): Promise<Running> => {
   const child = spawn(process.execPath, ["--import", "tsx", bin, ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...env, PORT: String(port) },
+    env: { ...inheritedEnv(), ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""
@@ -61,7 +71,7 @@ export const runEventflow = (args: string[], env: Record<string, string>) =>
     execFile(
       process.execPath,
       ["--import", "tsx", bin, ...args],
-      { cwd: repoRoot, env: { ...process.env, ...env }, timeout: 60_000 },
+      { cwd: repoRoot, env: { ...inheritedEnv(), ...env }, timeout: 60_000 },
       (error, stdout, stderr) => {
         resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr })
       }

@@ -1,0 +1,64 @@
+/** `eventflow ingest` as deployed: distributed mode on the real Kafka, Redis and PostgreSQL. */
+import {
+  describeWithServices,
+  freePort,
+  serviceUrls,
+  topicEndOffsets,
+  uniquePrefix
+} from "@eventflow/testing"
+import { expect, it } from "vitest"
+import { postEvents, runEventflow, startEventflow } from "./support.ts"
+
+const event = (id: string) => ({
+  specversion: "1.0",
+  id,
+  source: "/fleet",
+  type: "truck.moved",
+  data: { km: 1 }
+})
+
+await describeWithServices(["kafka", "redis", "postgres"], "eventflow ingest (distributed)", () => {
+  it("serves the API, and on SIGTERM answers the requests in flight, flushes to Kafka and exits 0", async () => {
+    const prefix = uniquePrefix("cli")
+    const env = {
+      KAFKA_BROKERS: serviceUrls.kafka,
+      REDIS_URL: serviceUrls.redis,
+      DATABASE_URL: serviceUrls.postgres,
+      EVENTFLOW_TOPIC_PREFIX: prefix,
+      EVENTFLOW_DEDUP_PREFIX: `eventflow-test:${prefix}`,
+      EVENTFLOW_HOST: "127.0.0.1"
+    }
+    const created = await runEventflow(["keys", "create", "--source", "/fleet", "--json"], env)
+    expect(created.stderr).toBe("")
+    const key = (JSON.parse(created.stdout) as { key: string }).key
+    const port = await freePort()
+    const running = await startEventflow(["ingest"], env, port)
+    expect(running.output()).toContain(
+      `EventFlow ingest listening on http://localhost:${port} (distributed mode`
+    )
+    const first = await postEvents(port, key, [event("warm-up")])
+    expect(first.body.accepted).toBe(1)
+
+    const batches = Array.from({ length: 30 }, (_, b) =>
+      Array.from({ length: 100 }, (_, i) => event(`${b}-${i}`))
+    )
+    const inFlight = batches.map((batch) => postEvents(port, key, batch).catch((error: Error) => error))
+    await new Promise((r) => setTimeout(r, 20))
+    running.child.kill("SIGTERM")
+    const answers = await Promise.all(inFlight)
+    expect(await running.exited).toBe(0)
+    const answered = answers.filter((a): a is { status: number; body: any } => !(a instanceof Error))
+    expect(answered.length).toBeGreaterThan(0)
+    for (const answer of answered) expect([answer.status, answer.body.detail]).toEqual([202, undefined])
+    const accepted = 1 + answered.reduce((sum, a) => sum + a.body.accepted, 0)
+    expect(await topicEndOffsets(`${prefix}events.default`)).toBe(accepted)
+  })
+
+  it("says in a plain sentence what distributed mode is missing", async () => {
+    const result = await runEventflow(["ingest"], { KAFKA_BROKERS: serviceUrls.kafka })
+    expect([result.code, result.stderr]).toEqual([
+      1,
+      "eventflow: KAFKA_BROKERS is set, so DATABASE_URL is required (distributed mode)\n"
+    ])
+  })
+})
