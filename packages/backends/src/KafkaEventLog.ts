@@ -142,7 +142,7 @@ export const KafkaConfig: Config.Config<KafkaOptions> = Config.all({
   clientId: Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("eventflow")),
   produceTimeout: Config.duration("EVENTFLOW_PRODUCE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   retries: Config.integer("KAFKA_RETRIES").pipe(Config.withDefault(5)),
-  maxBatchRecords: Config.integer("KAFKA_MAX_BATCH_RECORDS").pipe(Config.withDefault(10_000)),
+  maxBatchRecords: Config.integer("EVENTFLOW_MAX_BATCH_RECORDS").pipe(Config.withDefault(10_000)),
   maxRequestBytes: Config.integer("KAFKA_MAX_REQUEST_BYTES").pipe(Config.withDefault(900_000))
 })
 
