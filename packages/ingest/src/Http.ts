@@ -9,6 +9,7 @@ import { readBody } from "./Body.ts"
 import { decode } from "./Decode.ts"
 import { Ingest } from "./Ingest.ts"
 import { IngestSettings } from "./IngestConfig.ts"
+import { ingestOpenApi } from "./OpenApi.ts"
 import { Readiness } from "./Readiness.ts"
 
 export const problemResponse = (problem: Problem, headers: Record<string, string> = {}) =>
@@ -109,7 +110,8 @@ export const ingestRouter = HttpRouter.empty.pipe(
   HttpRouter.patch("/v1/events", methodNotAllowed("POST")),
   HttpRouter.del("/v1/events", methodNotAllowed("POST")),
   HttpRouter.get("/healthz", Effect.succeed(json({ status: "ok" }))),
-  HttpRouter.get("/readyz", readyz)
+  HttpRouter.get("/readyz", readyz),
+  HttpRouter.get("/openapi.json", Effect.succeed(json(ingestOpenApi)))
 )
 
 /** The router as an app whose unknown paths answer a 404 problem. */

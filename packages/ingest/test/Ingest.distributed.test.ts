@@ -435,6 +435,15 @@ await describeWithServices(["kafka", "redis", "postgres"], "ingest on Kafka, Red
       })
     )
 
+    it.effect("serves its OpenAPI document", () =>
+      Effect.gen(function* () {
+        const url = yield* baseUrl
+        const doc = (yield* Effect.promise(() => fetch(`${url}/openapi.json`).then((r) => r.json()))) as any
+        expect(doc.openapi).toBe("3.1.0")
+        expect(Object.keys(doc.paths)).toEqual(["/v1/events", "/healthz", "/readyz", "/openapi.json"])
+      })
+    )
+
     it.effect("reports readiness of each backend", () =>
       Effect.gen(function* () {
         const url = yield* baseUrl
