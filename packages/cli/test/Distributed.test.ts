@@ -6,7 +6,7 @@ import {
   topicEndOffsets,
   uniquePrefix
 } from "@eventflow/testing"
-import { expect, it } from "vitest"
+import { expect, it, onTestFinished } from "vitest"
 import { postEvents, runEventflow, startEventflow } from "./support.ts"
 
 const event = (id: string) => ({
@@ -33,6 +33,9 @@ await describeWithServices(["kafka", "redis", "postgres"], "eventflow ingest (di
     const key = (JSON.parse(created.stdout) as { key: string }).key
     const port = await freePort()
     const running = await startEventflow(["ingest"], env, port)
+    onTestFinished(() => {
+      running.child.kill("SIGKILL")
+    })
     expect(running.output()).toContain(
       `EventFlow ingest listening on http://localhost:${port} (distributed mode`
     )

@@ -8,7 +8,7 @@ import { SqlClient } from "@effect/sql"
 import { layerEmbeddedSql } from "@eventflow/backends"
 import { freePort, tempDir } from "@eventflow/testing"
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, onTestFinished } from "vitest"
 import { postEvents, runEventflow, startEventflow, stop } from "./support.ts"
 
 const event = (id: string) => ({
@@ -36,12 +36,18 @@ describe("eventflow dev (embedded)", () => {
     const port = await freePort()
     const env = { EVENTFLOW_DATA_DIR: dataDir, EVENTFLOW_DEV_WRITE_KEY: "dev-key-for-tests" }
     const first = await startEventflow(["dev"], env, port)
+    onTestFinished(() => {
+      first.child.kill("SIGKILL")
+    })
     expect(first.output()).toContain("Dev write key (any source): dev-key-for-tests")
     const accepted = await postEvents(port, "dev-key-for-tests", [event("a"), event("b")])
     expect(accepted.body).toMatchObject({ accepted: 2, duplicate: 0 })
     expect(await stop(first, "SIGKILL")).toBeNull()
 
     const second = await startEventflow(["dev"], env, port)
+    onTestFinished(() => {
+      second.child.kill("SIGKILL")
+    })
     const again = await postEvents(port, "dev-key-for-tests", [event("a"), event("b"), event("c")])
     expect(again.body.results.map((r: { status: string }) => r.status)).toEqual([
       "duplicate",
@@ -57,6 +63,9 @@ describe("eventflow dev (embedded)", () => {
     const port = await freePort()
     const env = { EVENTFLOW_DATA_DIR: dataDir, EVENTFLOW_DEV_WRITE_KEY: "k" }
     const running = await startEventflow(["dev"], env, port)
+    onTestFinished(() => {
+      running.child.kill("SIGKILL")
+    })
     const batches = Array.from({ length: 20 }, (_, b) =>
       Array.from({ length: 50 }, (_, i) => event(`${b}-${i}`))
     )
