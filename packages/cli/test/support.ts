@@ -56,7 +56,10 @@ export const startEventflow = async (
       }
     },
     90_000
-  )
+  ).catch((error: Error) => {
+    child.kill("SIGKILL")
+    throw error
+  })
   return { child, output: () => output, exited }
 }
 
