@@ -6,15 +6,23 @@
  *   Verify:         the end offsets of the run's topics equal the events the service accepted.
  *   Kafka:          ProducerPerformance from the same jars (same record size, acks=all), service stopped.
  *
- * Flags (or env): --concurrency (EVENTFLOW_BENCH_CONCURRENCY, 32), --duration seconds
- * (EVENTFLOW_BENCH_DURATION, 20), --warmup seconds (EVENTFLOW_BENCH_WARMUP, 3), --perf-records
- * (EVENTFLOW_BENCH_PERF_RECORDS, 700000; 0 skips Kafka's test), --keep (EVENTFLOW_BENCH_KEEP=1: keep
- * topics, dedup keys and the write key). EVENTFLOW_BENCH_CPU_PROF=1 profiles the service (node
- * --cpu-prof) into .bench/<run>/cpuprofile. The last line printed is one JSON object with every figure.
+ * Flags (or env):
+ *   --concurrency N      EVENTFLOW_BENCH_CONCURRENCY   requests in flight in phase A (32)
+ *   --duration S         EVENTFLOW_BENCH_DURATION      seconds measured per phase (20)
+ *   --warmup S           EVENTFLOW_BENCH_WARMUP        seconds of warm-up per phase, not counted (3)
+ *   --perf-records N     EVENTFLOW_BENCH_PERF_RECORDS  records for Kafka's test (default: a 300,000-record
+ *                                                      calibration run picks N for ~15-20 s; 0 skips it)
+ *   --instances N        EVENTFLOW_BENCH_INSTANCES     ingest processes sharing the load (1)
+ *   --keep               EVENTFLOW_BENCH_KEEP=1        keep the topics, dedup keys and write key
+ *                        EVENTFLOW_BENCH_QUIET_WAIT    seconds to wait for a quiet machine first (120)
+ *                        EVENTFLOW_BENCH_CPU_PROF=1    profile the service (node --cpu-prof) into
+ *                                                      .bench/<run>/cpuprofile (see profile-summary.ts)
+ * Other environment variables reach the service (e.g. EVENTFLOW_DEDUP=off). Progress goes to stdout;
+ * the last line printed is one JSON object with every figure.
  */
 import { type ChildProcess, fork, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { get } from "node:http"
 import { cpus, totalmem } from "node:os"
 import { dirname, join, relative } from "node:path"
@@ -31,13 +39,15 @@ import {
   cpuUsage,
   findPids,
   freePort,
+  machineCpuSeconds,
   procAvailable,
+  processCpuSeconds,
   run,
   sampleBusy,
   sleep,
   stopChild
 } from "./procs.ts"
-import { summarizeProfile } from "./profile-summary.ts"
+import { type CpuProfile, makeTsxSourceMapper, summarizeProfile, type TimeWindow } from "./profile-summary.ts"
 import { checkServices, env, kafkaClient, withTimeout } from "./services.ts"
 import { type LoadCommand, type LoadMessage, type PhaseResult, round, type Totals } from "./stats.ts"
 
@@ -54,7 +64,8 @@ const { values: flags } = parseArgs({
     duration: { type: "string", short: "d" },
     warmup: { type: "string" },
     "perf-records": { type: "string" },
-    keep: { type: "boolean" }
+    keep: { type: "boolean" },
+    instances: { type: "string" }
   },
   allowPositionals: false
 })
@@ -74,9 +85,14 @@ const options = {
   concurrency: Math.floor(numberOption(flags.concurrency, "EVENTFLOW_BENCH_CONCURRENCY", 32, 1)),
   durationS: numberOption(flags.duration, "EVENTFLOW_BENCH_DURATION", 20, 1),
   warmupS: numberOption(flags.warmup, "EVENTFLOW_BENCH_WARMUP", 3, 0),
-  perfRecords: Math.floor(numberOption(flags["perf-records"], "EVENTFLOW_BENCH_PERF_RECORDS", 700_000, 0)),
+  /** Undefined: calibrate. */
+  perfRecords:
+    (flags["perf-records"] ?? process.env.EVENTFLOW_BENCH_PERF_RECORDS ?? "") === ""
+      ? undefined
+      : Math.floor(numberOption(flags["perf-records"], "EVENTFLOW_BENCH_PERF_RECORDS", 0, 0)),
   keep: flags.keep === true || process.env.EVENTFLOW_BENCH_KEEP === "1",
   quietWaitS: numberOption(undefined, "EVENTFLOW_BENCH_QUIET_WAIT", 120, 0),
+  instances: Math.floor(numberOption(flags.instances, "EVENTFLOW_BENCH_INSTANCES", 1, 1)),
   cpuProf: process.env.EVENTFLOW_BENCH_CPU_PROF === "1",
   batchSize: 100,
   eventBytes: 300,
@@ -84,6 +100,8 @@ const options = {
 }
 
 const say = (line = "") => console.log(line)
+const listNames = (names: ReadonlyArray<string>) =>
+  names.length <= 1 ? (names[0] ?? "") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`
 const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits }) : "n/a"
 const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} ms` : "n/a")
@@ -101,13 +119,36 @@ const track = (child: ChildProcess, group = false) => {
 }
 const stopAll = () => Promise.all([...children].map(({ child, group }) => stopChild(child, 10_000, group)))
 
+/** What this run left in Kafka, Redis and PostgreSQL, until it is cleaned up. */
+let leftovers: { runId: string; keyId: string | undefined } | undefined
+
+const cleanUp = async (): Promise<string> => {
+  const what = leftovers
+  leftovers = undefined
+  if (what === undefined) return "nothing to clean up"
+  if (options.keep) {
+    return `kept the topics ${what.runId}.*, the dedup keys ${what.runId}:dedup:* and the write key ${what.keyId ?? ""}`
+  }
+  const outcomes = await Promise.allSettled([
+    deleteTopics(what.runId),
+    deleteDedupKeys(what.runId),
+    what.keyId === undefined ? Promise.resolve("no write key") : revokeKey(what.runId, what.keyId)
+  ])
+  return outcomes
+    .map((o) => (o.status === "fulfilled" ? o.value : `failed (${errorText(o.reason)})`))
+    .join("; ")
+}
+
 let interrupted = false
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
     if (interrupted) return
     interrupted = true
-    console.error(`\n${signal}: stopping the child processes…`)
-    void stopAll().finally(() => process.exit(130))
+    console.error(`\n${signal}: stopping the child processes and cleaning up…`)
+    void stopAll()
+      .then(cleanUp)
+      .then((done) => console.error(`Cleanup: ${done}`))
+      .finally(() => process.exit(130))
   })
 }
 
@@ -199,17 +240,18 @@ interface LoadProcess {
   readonly runPhase: (
     command: Exclude<LoadCommand, { cmd: "exit" }>,
     onWindow: (edge: "start" | "end") => void,
+    onProgress: (message: Extract<LoadMessage, { type: "progress" }>) => void,
     timeoutMs: number
   ) => Promise<{ result: PhaseResult; totals: Totals }>
 }
 
-const startLoad = async (port: number, key: string, runId: string): Promise<LoadProcess> => {
+const startLoad = async (ports: ReadonlyArray<number>, key: string, runId: string): Promise<LoadProcess> => {
   const child = track(
     fork(
       join(benchDir, "load.ts"),
       [
         JSON.stringify({
-          port,
+          ports,
           key,
           runId,
           batchSize: options.batchSize,
@@ -244,19 +286,13 @@ const startLoad = async (port: number, key: string, runId: string): Promise<Load
     "the load process"
   )
 
-  const runPhase: LoadProcess["runPhase"] = (command, onWindow, timeoutMs) => {
+  const runPhase: LoadProcess["runPhase"] = (command, onWindow, onProgress, timeoutMs) => {
     let listener: ((message: LoadMessage) => void) | undefined
     const done = new Promise<{ result: PhaseResult; totals: Totals }>((resolve, reject) => {
       listener = (message: LoadMessage) => {
         if (message.type === "window") onWindow(message.edge)
-        else if (message.type === "progress") {
-          const state = message.measuring ? "measuring" : "warm-up  "
-          say(
-            `  [${message.phase.padEnd(4)} ${message.elapsedS.toFixed(0).padStart(3)} s ${state}] ` +
-              `${fmt(message.eventsPerSec).padStart(9)} events/s accepted, ${message.inFlight} in flight` +
-              (message.errors > 0 ? `, ${message.errors} requests not 202` : "")
-          )
-        } else if (message.type === "result") resolve(message)
+        else if (message.type === "progress") onProgress(message)
+        else if (message.type === "result") resolve(message)
         else if (message.type === "failed") reject(new Error(`the load process failed: ${message.message}`))
       }
       listeners.add(listener)
@@ -274,11 +310,14 @@ const startLoad = async (port: number, key: string, runId: string): Promise<Load
 // ---------------------------------------------------------------------------------------------
 // Measurement helpers
 
-const cpuGroups = (service: ChildProcess, load: ChildProcess): CpuGroup[] => {
+const cpuGroups = (services: ReadonlyArray<ChildProcess>, load: ChildProcess): CpuGroup[] => {
   const broker = findPids((cmdline) => / kafka\.Kafka /.test(`${cmdline} `))
   const redis = findPids((cmdline, comm) => comm === "redis-server" && cmdline.includes(":6379"))
   return [
-    { name: "ingest (node)", pids: () => (service.pid === undefined ? [] : [service.pid]) },
+    {
+      name: services.length === 1 ? "ingest (node)" : `ingest (node ×${services.length})`,
+      pids: () => services.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))
+    },
     { name: "load (node)", pids: () => (load.pid === undefined ? [] : [load.pid]) },
     { name: "kafka broker (java)", pids: () => broker },
     { name: "redis", pids: () => redis },
@@ -290,13 +329,17 @@ const cpuGroups = (service: ChildProcess, load: ChildProcess): CpuGroup[] => {
 const describeCpu = (usage: CpuUsage | undefined): string[] => {
   if (usage === undefined) return ["  (CPU use not measured: no /proc)"]
   const lines = Object.entries(usage.processes).map(
-    ([name, pct]) => `    ${name.padEnd(22)}${pct.toFixed(1).padStart(7)} %`
+    ([name, pct]) => `    ${name.padEnd(26)}${pct.toFixed(1).padStart(7)} %`
   )
-  if (usage.otherPct !== undefined)
-    lines.push(`    ${"everything else".padEnd(22)}${usage.otherPct.toFixed(1).padStart(7)} %`)
+  if (usage.otherPct !== undefined) {
+    const who = usage.topOthers.map((p) => `${p.name} ${p.pct} %`).join(", ")
+    lines.push(
+      `    ${"everything else".padEnd(26)}${usage.otherPct.toFixed(1).padStart(7)} %${who === "" ? "" : `  (${who})`}`
+    )
+  }
   if (usage.machinePct !== undefined) {
     lines.push(
-      `    ${"machine total".padEnd(22)}${usage.machinePct.toFixed(1).padStart(7)} % of ${usage.capacityPct} % ` +
+      `    ${"machine total".padEnd(26)}${usage.machinePct.toFixed(1).padStart(7)} % of ${usage.capacityPct} % ` +
         `(${Math.round((usage.machinePct / usage.capacityPct) * 100)} % busy)`
     )
   }
@@ -394,9 +437,17 @@ const mainThreadProfile = (dir: string): string | undefined => {
  */
 const waitForQuiet = async (): Promise<Busy | undefined> => {
   const deadline = Date.now() + options.quietWaitS * 1000
-  let busy = await sampleBusy(2_000)
+  const isBusy = (b: Busy) => b.machinePct > b.capacityPct * 0.2
+  // Quiet means two samples in a row under 20 % (test suites come in bursts).
+  const sample = async () => {
+    const first = await sampleBusy(2_000)
+    if (first === undefined || isBusy(first)) return first
+    const second = await sampleBusy(2_000)
+    return second === undefined || second.machinePct < first.machinePct ? first : second
+  }
+  let busy = await sample()
   let warned = false
-  while (busy !== undefined && busy.machinePct > busy.capacityPct * 0.2 && Date.now() < deadline) {
+  while (busy !== undefined && isBusy(busy) && Date.now() < deadline) {
     if (!warned) {
       const who = busy.top.map((p) => `${p.name} (pid ${p.pid}) ${p.pct} %`).join(", ")
       say(
@@ -405,11 +456,11 @@ const waitForQuiet = async (): Promise<Busy | undefined> => {
       )
       warned = true
     }
-    busy = await sampleBusy(2_000)
+    busy = await sample()
   }
   if (warned && busy !== undefined) {
     say(
-      busy.machinePct > busy.capacityPct * 0.2
+      isBusy(busy)
         ? `  Still busy (${busy.machinePct} %): running anyway, the figures will be lower than on a quiet machine.`
         : `  Quiet now (${busy.machinePct} %).`
     )
@@ -427,7 +478,7 @@ const main = async () => {
       console.error(`${m.name} does not answer on ${m.address} (${m.reason}).`)
     }
     console.error(
-      `The benchmark needs Kafka, Redis and PostgreSQL; ${missing.map((m) => m.name).join(" and ")} ` +
+      `The benchmark needs Kafka, Redis and PostgreSQL; ${listNames(missing.map((m) => m.name))} ` +
         `${missing.length === 1 ? "is" : "are"} missing. Run npm run services:up first.`
     )
     process.exit(1)
@@ -458,19 +509,40 @@ const main = async () => {
   )
   say(`  service log: ${rel(logFile)}`)
 
+  leftovers = { runId, keyId: undefined }
   const writeKey = await createWriteKey(runId)
-  const port = await freePort()
-  const service = await startService(runId, port, logFile, profileDir)
-  say(`  eventflow ingest ready on 127.0.0.1:${port}, topics ${runId}.events.*`)
-  const load = await startLoad(port, writeKey.key, runId)
+  leftovers.keyId = writeKey.id
+  // The first instance creates the topics; the others start once they exist.
+  const first = await freePort()
+  const services = [await startService(runId, first, logFile, profileDir)]
+  const ports = [first]
+  const more = await Promise.all(
+    Array.from({ length: options.instances - 1 }, async (_, i) => {
+      const port = await freePort()
+      const log = logFile.replace(/\.log$/, `-${i + 2}.log`)
+      return { port, child: await startService(runId, port, log, profileDir) }
+    })
+  )
+  for (const m of more) {
+    services.push(m.child)
+    ports.push(m.port)
+  }
+  say(`  eventflow ingest ready on 127.0.0.1, port ${ports.join(", ")}; topics ${runId}.events.*`)
+  const load = await startLoad(ports, writeKey.key, runId)
   say(`  event size ${load.eventBytes} bytes in the JSON format, request body ${fmt(load.bodyBytes)} bytes`)
 
-  const groups = cpuGroups(service, load.child)
-  const measureCpu = () => {
+  const groups = cpuGroups(services, load.child)
+  // The measured windows, on the monotonic clock of CPU profiles (µs), for profile-summary.ts.
+  const phases: Record<string, TimeWindow> = {}
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n)
+  const measureCpu = (phase: string) => {
     let from: CpuSnapshot | undefined
     let usage: CpuUsage | undefined
+    let fromUs = 0
     return {
       onWindow: (edge: "start" | "end") => {
+        if (edge === "start") fromUs = nowUs()
+        else phases[phase] = { fromUs, toUs: nowUs() }
         if (!procAvailable) return
         if (edge === "start") from = cpuSnapshot(groups)
         else if (from !== undefined) usage = cpuUsage(from, cpuSnapshot(groups))
@@ -478,15 +550,45 @@ const main = async () => {
       usage: () => usage
     }
   }
+  // A line per progress message: the rate, and the CPU of the service and the machine since the last one.
+  const servicesCpu = () => {
+    let sum = 0
+    for (const s of services) {
+      const seconds = processCpuSeconds(s.pid ?? 0)
+      if (seconds === undefined) return undefined
+      sum += seconds
+    }
+    return sum
+  }
+  let lastCpu = { at: performance.now(), service: servicesCpu(), machine: machineCpuSeconds() }
+  const onProgress = (message: Extract<LoadMessage, { type: "progress" }>) => {
+    const now = { at: performance.now(), service: servicesCpu(), machine: machineCpuSeconds() }
+    const wallS = (now.at - lastCpu.at) / 1000
+    let cpu = ""
+    if (now.service !== undefined && lastCpu.service !== undefined && now.machine && lastCpu.machine) {
+      const servicePct = ((now.service - lastCpu.service) / wallS) * 100
+      const machinePct = ((now.machine.busy - lastCpu.machine.busy) / wallS) * 100
+      cpu = `; CPU: ingest ${servicePct.toFixed(0)} %, machine ${machinePct.toFixed(0)} % of ${machine.cpus * 100} %`
+    }
+    lastCpu = now
+    const state = message.measuring ? "measuring" : "warm-up  "
+    say(
+      `  [${message.phase.padEnd(4)} ${message.elapsedS.toFixed(0).padStart(3)} s ${state}] ` +
+        `${fmt(message.eventsPerSec).padStart(9)} events/s accepted, ${message.inFlight} in flight` +
+        (message.errors > 0 ? `, ${message.errors} requests not 202` : "") +
+        cpu
+    )
+  }
   const phaseTimeout = (options.warmupS + options.durationS) * 1000 + 90_000
 
   // Phase A
   say()
   say(`Phase A: max rate, closed loop with ${options.concurrency} requests in flight`)
-  const cpuA = measureCpu()
+  const cpuA = measureCpu("max")
   const a = await load.runPhase(
     { cmd: "max", concurrency: options.concurrency, warmupS: options.warmupS, durationS: options.durationS },
     cpuA.onWindow,
+    onProgress,
     phaseTimeout
   )
   const printPhase = (r: PhaseResult) => {
@@ -507,7 +609,7 @@ const main = async () => {
   say(
     `Phase B: half rate, open model at ${fmt(target)} events/s (${fmt(target / options.batchSize, 1)} requests/s)`
   )
-  const cpuB = measureCpu()
+  const cpuB = measureCpu("half")
   const b = await load.runPhase(
     {
       cmd: "open",
@@ -517,6 +619,7 @@ const main = async () => {
       maxSockets: Math.max(256, options.concurrency * 4)
     },
     cpuB.onWindow,
+    onProgress,
     phaseTimeout
   )
   printPhase(b.result)
@@ -526,10 +629,12 @@ const main = async () => {
   say("  CPU during the measured window (% of one core):")
   for (const line of describeCpu(cpuB.usage())) say(line)
 
+  writeFileSync(join(runDir, "phases.json"), `${JSON.stringify(phases, null, 2)}\n`)
+
   // Stop the load and the service before Kafka's own test, so they do not compete.
   load.child.send({ cmd: "exit" } satisfies LoadCommand)
   await stopChild(load.child, 10_000)
-  const stopped = await stopChild(service, 10_000)
+  const stopped = (await Promise.all(services.map((s) => stopChild(s, 10_000)))).join(", ")
   say()
   say(`Service ${stopped}.`)
   const totals = b.totals
@@ -552,14 +657,35 @@ const main = async () => {
   // Kafka's own producer benchmark
   let kafkaPerf: KafkaPerfResult | undefined
   let cpuPerf: CpuUsage | undefined
-  if (options.perfRecords > 0) {
+  if (options.perfRecords !== 0) {
     say()
     say(
-      `Kafka ProducerPerformance: ${fmt(options.perfRecords)} records of ${load.eventBytes} bytes, acks=all, ` +
+      `Kafka ProducerPerformance: records of ${load.eventBytes} bytes, acks=all, ` +
         `topic ${runId}.perf (${options.partitions} partitions)`
     )
     try {
       await createPerfTopic(root, `${runId}.perf`, options.partitions)
+      let records = options.perfRecords
+      if (records === undefined) {
+        // How many records take ~17 s here: a short run first (it also warms the broker up).
+        const calibration = await runProducerPerf(root, {
+          topic: `${runId}.perf`,
+          records: 300_000,
+          recordSize: load.eventBytes,
+          timeoutMs: 120_000,
+          extraProps: [],
+          onProgress: () => undefined
+        })
+        records = Math.min(
+          5_000_000,
+          // Cold JVMs: the warm rate is ~1.5-1.8 × the calibration's (seen on a 2-core machine).
+          Math.max(300_000, Math.round((calibration.recordsPerSec * 27) / 1e5) * 1e5)
+        )
+        say(
+          `  calibration (cold JVMs): 300,000 records at ${fmt(calibration.recordsPerSec)} records/s → ` +
+            `${fmt(records)} records, ~15-20 s once warm`
+        )
+      }
       const perfGroups: CpuGroup[] = [
         ...groups.filter((g) => g.name.startsWith("kafka")),
         {
@@ -571,7 +697,7 @@ const main = async () => {
       let last: CpuSnapshot | undefined
       kafkaPerf = await runProducerPerf(root, {
         topic: `${runId}.perf`,
-        records: options.perfRecords,
+        records,
         recordSize: load.eventBytes,
         timeoutMs: 240_000,
         extraProps: [],
@@ -605,25 +731,22 @@ const main = async () => {
     if (profileFile === undefined) say(`No CPU profile was written in ${rel(profileDir)}.`)
     else {
       say(`CPU profile of the service: ${rel(profileFile)}`)
+      if (services.length > 1) say(`  (one of ${services.length} instances; all are in ${rel(profileDir)})`)
       say(`  (full report: npx tsx ${rel(join(benchDir, "profile-summary.ts"))} ${rel(profileFile)})`)
-      const summary = summarizeProfile(JSON.parse(readFileSync(profileFile, "utf8")), root)
-      for (const line of summary.lines(10, 10)) say(`  ${line}`)
+      const mapper = await makeTsxSourceMapper()
+      const window = phases.max
+      say("  phase A window only:")
+      const summary = summarizeProfile(JSON.parse(readFileSync(profileFile, "utf8")) as CpuProfile, {
+        root,
+        ...(mapper !== undefined ? { mapper } : {}),
+        ...(window !== undefined ? { window } : {})
+      })
+      for (const line of summary.lines(15, 0, 10)) say(`  ${line}`)
     }
   }
 
-  // Clean up
   say()
-  if (options.keep) say(`Kept the topics ${runId}.*, the dedup keys ${runId}:dedup:* and the write key.`)
-  else {
-    const outcomes = await Promise.allSettled([
-      deleteTopics(runId),
-      deleteDedupKeys(runId),
-      revokeKey(runId, writeKey.id)
-    ])
-    say(
-      `Cleanup: ${outcomes.map((o) => (o.status === "fulfilled" ? o.value : `failed (${errorText(o.reason)})`)).join("; ")}`
-    )
-  }
+  say(`Cleanup: ${await cleanUp()}`)
 
   const ratio = kafkaPerf === undefined ? Number.NaN : a.result.eventsPerSec / kafkaPerf.recordsPerSec
   say()
@@ -643,6 +766,11 @@ const main = async () => {
     )
   }
   say(`  verified   ${verification.verified}`)
+  const notAccepted = totals.events.duplicate + totals.events.rejected + totals.events.retry
+  const not202 = totals.requests - (totals.statuses["202"] ?? 0)
+  if (notAccepted > 0 || not202 > 0) {
+    say(`  PROBLEMS   ${fmt(not202)} requests not answered 202, ${fmt(notAccepted)} events not accepted`)
+  }
   say(`  took ${Math.round((Date.now() - started) / 1000)} s`)
 
   const phaseJson = (r: PhaseResult) => ({
@@ -675,6 +803,7 @@ const main = async () => {
     verified: verification.verified,
     runId,
     warmupS: options.warmupS,
+    instances: options.instances,
     latencyDetail: {
       max: a.result.latency,
       half: {
@@ -701,8 +830,11 @@ const main = async () => {
 main().then(
   () => process.exit(0),
   async (error: unknown) => {
+    // Interrupted: the signal handler stops and cleans up, then exits.
+    if (interrupted) return
     console.error(`The benchmark failed: ${errorText(error)}`)
     await stopAll()
+    if (leftovers !== undefined) console.error(`Cleanup: ${await cleanUp()}`)
     process.exit(1)
   }
 )

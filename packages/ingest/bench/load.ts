@@ -1,6 +1,7 @@
 /**
  * The load process of the ingest benchmark, forked by `ingest.ts` so it does not share an event loop
- * with the harness. Arguments: one JSON object ({ port, key, runId, batchSize, eventBytes }).
+ * with the harness. Arguments: one JSON object ({ ports, key, runId, batchSize, eventBytes }); with
+ * several ports (several ingest processes), requests go to them in turn.
  * It runs the phases the harness sends over IPC and answers with progress and results.
  *
  * Bodies are built from a template: one serialized batch whose ids and subjects are fixed-width
@@ -21,7 +22,7 @@ import {
 } from "./stats.ts"
 
 interface LoadConfig {
-  readonly port: number
+  readonly ports: ReadonlyArray<number>
   readonly key: string
   readonly runId: string
   readonly batchSize: number
@@ -148,6 +149,9 @@ const readAnswer = (status: number, body: Buffer, batchSize: number): Outcome =>
   return { status: "202", counts, problem }
 }
 
+let turn = 0
+const nextPort = (config: LoadConfig) => config.ports[turn++ % config.ports.length]!
+
 const post = (config: LoadConfig, agent: Agent, body: Buffer): Promise<Outcome> =>
   new Promise((resolve) => {
     let settled = false
@@ -159,7 +163,7 @@ const post = (config: LoadConfig, agent: Agent, body: Buffer): Promise<Outcome> 
     const req = request(
       {
         host: "127.0.0.1",
-        port: config.port,
+        port: nextPort(config),
         method: "POST",
         path: "/v1/events",
         agent,

@@ -175,6 +175,8 @@ export interface CpuSnapshot {
   readonly machine: { busy: number; total: number } | undefined
   readonly perPid: ReadonlyMap<number, number>
   readonly groups: ReadonlyArray<{ readonly name: string; readonly pids: ReadonlyArray<number> }>
+  /** Every other process: CPU seconds, to name the busiest of them. */
+  readonly others: ReadonlyMap<number, number>
 }
 
 export const cpuSnapshot = (groups: ReadonlyArray<CpuGroup>): CpuSnapshot => {
@@ -187,7 +189,13 @@ export const cpuSnapshot = (groups: ReadonlyArray<CpuGroup>): CpuSnapshot => {
     }
     return { name: group.name, pids }
   })
-  return { at: performance.now(), machine: machineCpuSeconds(), perPid, groups: resolved }
+  const others = new Map<number, number>()
+  for (const pid of findPids(() => true)) {
+    if (perPid.has(pid)) continue
+    const seconds = processCpuSeconds(pid)
+    if (seconds !== undefined) others.set(pid, seconds)
+  }
+  return { at: performance.now(), machine: machineCpuSeconds(), perPid, groups: resolved, others }
 }
 
 export interface CpuUsage {
@@ -199,6 +207,8 @@ export interface CpuUsage {
   readonly capacityPct: number
   /** What the groups do not explain (other processes, kernel work not charged to them). */
   readonly otherPct: number | undefined
+  /** The busiest other processes (≥ 2 % of a core). */
+  readonly topOthers: ReadonlyArray<{ readonly pid: number; readonly name: string; readonly pct: number }>
 }
 
 export const cpuUsage = (from: CpuSnapshot, to: CpuSnapshot): CpuUsage => {
@@ -220,9 +230,18 @@ export const cpuUsage = (from: CpuSnapshot, to: CpuSnapshot): CpuUsage => {
     from.machine !== undefined && to.machine !== undefined
       ? Math.round(((to.machine.busy - from.machine.busy) / wallS) * 1000) / 10
       : undefined
+  const topOthers = [...to.others.entries()]
+    .map(([pid, end]) => {
+      const start = from.others.get(pid) ?? 0
+      return { pid, name: commOf(pid), pct: Math.round(((end - start) / wallS) * 1000) / 10 }
+    })
+    .filter((p) => p.pct >= 2)
+    .sort((a, b) => b.pct - a.pct)
+    .slice(0, 4)
   return {
-    wallS,
+    wallS: Math.round(wallS * 100) / 100,
     processes,
+    topOthers,
     machinePct,
     capacityPct: cpus().length * 100,
     otherPct: machinePct === undefined ? undefined : Math.round((machinePct - sum) * 10) / 10
