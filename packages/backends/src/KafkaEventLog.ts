@@ -1,7 +1,15 @@
 /** EventLog on Apache Kafka through kafkajs: idempotent producer, acks=all, natural batching. */
 import { BackendUnavailable, EventLog, type LogRecord, makeBatcher, type TopicSpec } from "@eventflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
-import { type Admin, Kafka, logLevel, type Producer, type TopicMessages } from "kafkajs"
+import {
+  type Admin,
+  type ICustomPartitioner,
+  Kafka,
+  logLevel,
+  type Producer,
+  type TopicMessages
+} from "kafkajs"
+import { partitionForKey } from "./Murmur2.ts"
 
 export interface KafkaOptions {
   readonly brokers: ReadonlyArray<string>
@@ -17,6 +25,26 @@ export interface KafkaOptions {
    * the broker's `message.max.bytes` (1 MiB by default), and kafkajs does not split batches by size.
    */
   readonly maxRequestBytes: number
+  /**
+   * The most records one produce request carries. kafkajs groups a request's records by partition
+   * in time that grows with the square of their number, and encodes a request in one go on the
+   * event loop: smaller requests keep both short.
+   */
+  readonly maxRequestRecords: number
+}
+
+/**
+ * Kafka's default partitioner (the same murmur2 as kafkajs's, as the Java client's), with 32-bit
+ * arithmetic; records without a key go round robin.
+ */
+const fastPartitioner: ICustomPartitioner = () => {
+  let next = 0
+  return ({ partitionMetadata, message }) => {
+    const count = partitionMetadata.length
+    const key = message.key
+    if (key === null || key === undefined) return next++ % count
+    return partitionForKey(typeof key === "string" ? key : key.toString("utf8"), count)
+  }
 }
 
 const unavailable = (message: string) => (cause: unknown) =>
@@ -24,14 +52,21 @@ const unavailable = (message: string) => (cause: unknown) =>
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
-/** Splits records, in order, into chunks of at most `maxBytes` (a larger record travels alone). */
-export const chunkByBytes = (records: ReadonlyArray<LogRecord>, maxBytes: number): LogRecord[][] => {
+/**
+ * Splits records, in order, into chunks of at most `maxBytes` and `maxRecords` (a larger record
+ * travels alone).
+ */
+export const chunkRecords = (
+  records: ReadonlyArray<LogRecord>,
+  maxBytes: number,
+  maxRecords = Number.POSITIVE_INFINITY
+): LogRecord[][] => {
   const chunks: LogRecord[][] = []
   let current: LogRecord[] = []
   let bytes = 0
   for (const record of records) {
     const size = record.value.length + (record.key?.length ?? 0) + 64
-    if (current.length > 0 && bytes + size > maxBytes) {
+    if (current.length > 0 && (bytes + size > maxBytes || current.length >= maxRecords)) {
       chunks.push(current)
       current = []
       bytes = 0
@@ -69,6 +104,7 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      createPartitioner: fastPartitioner,
       retry: { retries: options.retries }
     })
     yield* Effect.acquireRelease(
@@ -77,13 +113,13 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
         catch: unavailable(`cannot connect to Kafka at ${options.brokers.join(",")}`)
       }),
       () => Effect.promise(() => Promise.allSettled([producer.disconnect(), admin.disconnect()]))
-    ).pipe(Effect.retry({ times: 2 }), Effect.withSpan("KafkaEventLog.connect"))
+    ).pipe(Effect.retry({ times: 2 }), Effect.withSpan("KafkaEventLog.connect", { captureStackTrace: false }))
     const timeoutMillis = Duration.toMillis(options.produceTimeout)
 
     const produce = (records: ReadonlyArray<LogRecord>) =>
       Effect.tryPromise({
         try: async () => {
-          for (const chunk of chunkByBytes(records, options.maxRequestBytes)) {
+          for (const chunk of chunkRecords(records, options.maxRequestBytes, options.maxRequestRecords)) {
             await producer.sendBatch({
               acks: -1,
               timeout: timeoutMillis,
@@ -102,7 +138,10 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
             })
         }),
         Effect.asVoid,
-        Effect.withSpan("KafkaEventLog.produce", { attributes: { records: records.length } })
+        Effect.withSpan("KafkaEventLog.produce", {
+          captureStackTrace: false,
+          attributes: { records: records.length }
+        })
       )
 
     const batcher = yield* makeBatcher(produce, { maxItems: options.maxBatchRecords })
@@ -123,7 +162,7 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
           })
         },
         catch: unavailable("cannot create the topics")
-      }).pipe(Effect.withSpan("KafkaEventLog.ensureTopics"))
+      }).pipe(Effect.withSpan("KafkaEventLog.ensureTopics", { captureStackTrace: false }))
 
     return EventLog.of({
       ensureTopics,
@@ -143,7 +182,8 @@ export const KafkaConfig: Config.Config<KafkaOptions> = Config.all({
   produceTimeout: Config.duration("EVENTFLOW_PRODUCE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   retries: Config.integer("KAFKA_RETRIES").pipe(Config.withDefault(5)),
   maxBatchRecords: Config.integer("EVENTFLOW_MAX_BATCH_RECORDS").pipe(Config.withDefault(10_000)),
-  maxRequestBytes: Config.integer("KAFKA_MAX_REQUEST_BYTES").pipe(Config.withDefault(900_000))
+  maxRequestBytes: Config.integer("KAFKA_MAX_REQUEST_BYTES").pipe(Config.withDefault(900_000)),
+  maxRequestRecords: Config.integer("KAFKA_MAX_REQUEST_RECORDS").pipe(Config.withDefault(1000))
 })
 
 export const layerKafkaConfig = Layer.unwrapEffect(Effect.map(KafkaConfig, layerKafka))

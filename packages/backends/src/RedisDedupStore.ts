@@ -106,7 +106,7 @@ export const makeRedisDedupStore = (options: RedisDedupOptions) =>
       identities.map((identity) => identityKey(options.keyPrefix, identity))
     const call = <A>(name: string, count: number, run: () => Promise<A>) =>
       Effect.tryPromise({ try: run, catch: unavailable }).pipe(
-        Effect.withSpan(`RedisDedupStore.${name}`, { attributes: { keys: count } })
+        Effect.withSpan(`RedisDedupStore.${name}`, { captureStackTrace: false, attributes: { keys: count } })
       )
     return DedupStore.of({
       claim: (identities) => {

@@ -63,7 +63,12 @@ export const makeSqlDedupStore = (windows: DedupWindows) =>
             return row.state === "d" ? "duplicate" : "pending"
           })
           return { token, outcomes }
-        }).pipe(Effect.withSpan("SqlDedupStore.claim", { attributes: { keys: identities.length } })),
+        }).pipe(
+          Effect.withSpan("SqlDedupStore.claim", {
+            captureStackTrace: false,
+            attributes: { keys: identities.length }
+          })
+        ),
       commit: (_token, identities) =>
         sql`
           INSERT INTO eventflow_dedup (key, state, expires_at)
@@ -71,13 +76,19 @@ export const makeSqlDedupStore = (windows: DedupWindows) =>
           ON CONFLICT (key) DO UPDATE SET state = 'd', expires_at = EXCLUDED.expires_at`.pipe(
           Effect.asVoid,
           Effect.mapError(unavailable),
-          Effect.withSpan("SqlDedupStore.commit", { attributes: { keys: identities.length } })
+          Effect.withSpan("SqlDedupStore.commit", {
+            captureStackTrace: false,
+            attributes: { keys: identities.length }
+          })
         ),
       release: (token, identities) =>
         sql`DELETE FROM eventflow_dedup WHERE key = ANY(${keysOf(identities)}::text[]) AND state = ${token}`.pipe(
           Effect.asVoid,
           Effect.mapError(unavailable),
-          Effect.withSpan("SqlDedupStore.release", { attributes: { keys: identities.length } })
+          Effect.withSpan("SqlDedupStore.release", {
+            captureStackTrace: false,
+            attributes: { keys: identities.length }
+          })
         ),
       ping: sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(unavailable))
     })

@@ -128,7 +128,12 @@ export const makeSqlEventLog = (options: SqlEventLogOptions) =>
             )
           )
           .pipe(Effect.mapError(unavailable))
-      }).pipe(Effect.withSpan("SqlEventLog.append", { attributes: { records: records.length } }))
+      }).pipe(
+        Effect.withSpan("SqlEventLog.append", {
+          captureStackTrace: false,
+          attributes: { records: records.length }
+        })
+      )
 
     const batcher = yield* makeBatcher(write, { maxItems: options.maxBatchRecords })
 

@@ -99,18 +99,18 @@ export const makeSqlWriteKeys = (options: WriteKeyCacheOptions) =>
             RETURNING *`.pipe(Effect.mapError(unavailable))
           cache.delete(id)
           return { ...toInfo(rows[0]!), key: secret }
-        }).pipe(Effect.withSpan("WriteKeys.create")),
+        }).pipe(Effect.withSpan("WriteKeys.create", { captureStackTrace: false })),
       list: sql<KeyRow>`SELECT * FROM eventflow_write_keys ORDER BY created_at, id`.pipe(
         Effect.map((rows) => rows.map(toInfo)),
         Effect.mapError(unavailable),
-        Effect.withSpan("WriteKeys.list")
+        Effect.withSpan("WriteKeys.list", { captureStackTrace: false })
       ),
       revoke: (id) =>
         sql`UPDATE eventflow_write_keys SET revoked_at = now() WHERE id = ${id} AND revoked_at IS NULL RETURNING id`.pipe(
           Effect.map((rows) => rows.length > 0),
           Effect.tap(() => Effect.sync(() => cache.delete(id))),
           Effect.mapError(unavailable),
-          Effect.withSpan("WriteKeys.revoke")
+          Effect.withSpan("WriteKeys.revoke", { captureStackTrace: false })
         ),
       verify: (presented) =>
         cachedRow(writeKeyId(presented)).pipe(
@@ -119,7 +119,7 @@ export const makeSqlWriteKeys = (options: WriteKeyCacheOptions) =>
               ? Option.some(toInfo(row))
               : Option.none()
           ),
-          Effect.withSpan("WriteKeys.verify")
+          Effect.withSpan("WriteKeys.verify", { captureStackTrace: false })
         ),
       ping: sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(unavailable))
     })

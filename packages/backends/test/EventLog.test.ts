@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto"
 import { it, layer as withLayer } from "@effect/vitest"
 import {
-  chunkByBytes,
+  chunkRecords,
   EmbeddedLogReader,
   layerEmbeddedSql,
   layerKafka,
@@ -33,11 +33,16 @@ describe("partitionForKey", () => {
   })
 })
 
-describe("chunkByBytes", () => {
-  it("keeps order and never passes the limit but for a single large record", () => {
+describe("chunkRecords", () => {
+  it("keeps order and never passes the byte limit but for a single large record", () => {
     const records = [10, 10, 10, 500, 10].map((n, i) => record("t", `k${i}`, "x".repeat(n)))
-    const chunks = chunkByBytes(records, 200)
+    const chunks = chunkRecords(records, 200)
     expect(chunks.map((c) => c.map((r) => r.key))).toEqual([["k0", "k1"], ["k2"], ["k3"], ["k4"]])
+  })
+
+  it("never passes the record limit", () => {
+    const records = Array.from({ length: 7 }, (_, i) => record("t", `k${i}`, "x"))
+    expect(chunkRecords(records, 1_000_000, 3).map((c) => c.length)).toEqual([3, 3, 1])
   })
 })
 
@@ -50,7 +55,8 @@ await describeWithServices(["kafka"], "KafkaEventLog on the real Kafka", () => {
     produceTimeout: Duration.seconds(20),
     retries: 3,
     maxBatchRecords: 10_000,
-    maxRequestBytes: 100_000
+    maxRequestBytes: 100_000,
+    maxRequestRecords: 1000
   })
 
   withLayer(layer, { timeout: 120_000, excludeTestServices: true })((it) => {

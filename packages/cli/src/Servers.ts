@@ -63,5 +63,6 @@ export const runServer = (role: "dev" | "ingest") =>
     )
     const app = layerHttp(ingestRouter, listen).pipe(Layer.provideMerge(services))
     const withBanner = Layer.mergeAll(banner, devKey).pipe(Layer.provideMerge(app))
-    return yield* Layer.launch(withBanner)
+    // Spans stay in the code for an OTLP exporter; with none configured, tracing would only cost time.
+    return yield* Layer.launch(withBanner).pipe(Effect.withTracerEnabled(false))
   })

@@ -18,7 +18,12 @@ export interface CloudEvent {
 }
 
 export type Validated =
-  | { readonly ok: true; readonly event: CloudEvent }
+  | {
+      readonly ok: true
+      readonly event: CloudEvent
+      /** True when null attributes were dropped, so the event differs from the JSON it came from. */
+      readonly normalized: boolean
+    }
   | { readonly ok: false; readonly reason: string; readonly id?: string; readonly source?: string }
 
 const REQUIRED = ["id", "source", "type"] as const
@@ -71,9 +76,13 @@ export const validate = (input: unknown): Validated => {
     if (value.length === 0) return fail(`attribute '${name}' must not be empty`, raw)
   }
   const event: Record<string, unknown> = {}
+  let normalized = false
   for (const name in raw) {
     const value = raw[name]
-    if (value === null || value === undefined) continue
+    if (value === null || value === undefined) {
+      normalized = true
+      continue
+    }
     if (CONTEXT_ATTRIBUTES.has(name)) {
       event[name] = value
       continue
@@ -117,7 +126,7 @@ export const validate = (input: unknown): Validated => {
       return fail("attribute 'data_base64' must be a base64 string", raw)
     }
   }
-  return { ok: true, event: event as unknown as CloudEvent }
+  return { ok: true, event: event as unknown as CloudEvent, normalized }
 }
 
 /** The key a partition is chosen by, unless a route says otherwise: subject, else source. */

@@ -17,11 +17,11 @@ describe("validate", () => {
       data: { a: [1, 2] },
       traceparent: "00-x"
     }
-    expect(validate(event)).toEqual({ ok: true, event })
+    expect(validate(event)).toEqual({ ok: true, event, normalized: false })
   })
 
   it("treats null attributes as absent", () => {
-    expect(validate({ ...base, subject: null })).toEqual({ ok: true, event: base })
+    expect(validate({ ...base, subject: null })).toEqual({ ok: true, event: base, normalized: true })
   })
 
   it.each([

@@ -16,9 +16,28 @@ describe("nestingDepth", () => {
   })
 })
 
+describe("event spans", () => {
+  it("finds the top-level object, or each object element of a top-level array", () => {
+    const spansOf = (text: string) => {
+      const spans: number[] = []
+      nestingDepth(bytes(text), 10, spans)
+      const source = bytes(text)
+      return Array.from({ length: spans.length / 2 }, (_, i) =>
+        source.subarray(spans[2 * i], spans[2 * i + 1]).toString()
+      )
+    }
+    expect(spansOf(' {"a":{"b":[{}]}} ')).toEqual(['{"a":{"b":[{}]}}'])
+    expect(spansOf('[ {"a":"}"} , 5, "x", {"b":[{"c":1}]}, [ {} ] ]')).toEqual([
+      '{"a":"}"}',
+      '{"b":[{"c":1}]}'
+    ])
+    expect(spansOf("[]")).toEqual([])
+  })
+})
+
 describe("parseJson", () => {
   it("parses valid JSON", () => {
-    expect(parseJson(bytes('{"a":1}'), 4)).toEqual({ ok: true, value: { a: 1 } })
+    expect(parseJson(bytes('{"a":1}'), 4)).toEqual({ ok: true, value: { a: 1 }, spans: [0, 7] })
   })
 
   it("refuses deep nesting before parsing", () => {

@@ -9,6 +9,8 @@ export type Decoded =
       readonly ok: true
       readonly mode: "structured" | "batch" | "binary"
       readonly items: ReadonlyArray<unknown>
+      /** The bytes each item came as, where it was a JSON object of the body (so it is stored as sent). */
+      readonly raws: ReadonlyArray<Buffer | undefined>
     }
   | { readonly ok: false; readonly problem: Problem }
 
@@ -41,12 +43,37 @@ const parse = (body: Uint8Array, limits: DecodeLimits) => {
   return parsed.ok ? parsed : { ok: false as const, problem: Problems.badRequest(parsed.reason) }
 }
 
-const asBatch = (value: unknown, limits: DecodeLimits): Decoded => {
+const isObject = (value: unknown) => value !== null && typeof value === "object" && !Array.isArray(value)
+
+const view = (body: Uint8Array, start: number, end: number) =>
+  Buffer.from(body.buffer, body.byteOffset + start, end - start)
+
+const single = (value: unknown, body: Uint8Array, spans: ReadonlyArray<number>): Decoded => ({
+  ok: true,
+  mode: "structured",
+  items: [value],
+  raws: [isObject(value) && spans.length === 2 ? view(body, spans[0]!, spans[1]!) : undefined]
+})
+
+const asBatch = (
+  value: unknown,
+  body: Uint8Array,
+  spans: ReadonlyArray<number>,
+  limits: DecodeLimits
+): Decoded => {
   if (!Array.isArray(value)) {
     return { ok: false, problem: Problems.badRequest("a batch must be a JSON array of events") }
   }
   if (value.length > limits.maxBatchEvents) return batchTooLong(value.length, limits)
-  return { ok: true, mode: "batch", items: value }
+  // The spans are the array's object elements, in order.
+  let next = 0
+  const raws = value.map((item) => {
+    if (!isObject(item)) return undefined
+    const raw = view(body, spans[next]!, spans[next + 1]!)
+    next += 2
+    return raw
+  })
+  return { ok: true, mode: "batch", items: value, raws }
 }
 
 /** Decodes a request body into the events it carries (not yet validated). */
@@ -63,19 +90,19 @@ export const decode = (
     if (Array.isArray(parsed.value)) {
       return { ok: false, problem: Problems.badRequest(`a batch is sent as ${BATCH}, not ${STRUCTURED}`) }
     }
-    return { ok: true, mode: "structured", items: [parsed.value] }
+    return single(parsed.value, body, parsed.spans)
   }
   if (media === BATCH) {
     const parsed = parse(body, limits)
-    return parsed.ok ? asBatch(parsed.value, limits) : parsed
+    return parsed.ok ? asBatch(parsed.value, body, parsed.spans, limits) : parsed
   }
   if (headers["ce-specversion"] !== undefined) return decodeBinary(headers, contentType, body, limits)
   if (media !== undefined && JSON_TYPES.has(media)) {
     const parsed = parse(body, limits)
     if (!parsed.ok) return parsed
     return Array.isArray(parsed.value)
-      ? asBatch(parsed.value, limits)
-      : { ok: true, mode: "structured", items: [parsed.value] }
+      ? asBatch(parsed.value, body, parsed.spans, limits)
+      : single(parsed.value, body, parsed.spans)
   }
   return {
     ok: false,
@@ -119,5 +146,5 @@ const decodeBinary = (
       event.data_base64 = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("base64")
     }
   }
-  return { ok: true, mode: "binary", items: [event] }
+  return { ok: true, mode: "binary", items: [event], raws: [undefined] }
 }

@@ -73,7 +73,7 @@ const postEvents = Effect.gen(function* () {
   }
   const decoded = decode(request.headers, body.right, settings.limits)
   if (!decoded.ok) return problemResponse(decoded.problem)
-  return yield* ingest.ingest(decoded.items, key).pipe(
+  return yield* ingest.ingest(decoded.items, key, decoded.raws).pipe(
     Effect.map((response) => json(response, 202)),
     Effect.catchTags({
       SourceForbidden: (e) =>

@@ -68,9 +68,11 @@ export class Ingest extends Context.Tag("ingest/Ingest")<
   Ingest,
   {
     /** `key`: the verified write key, or none when authentication is off. */
+    /** `raws`: the bytes each item came as, when known; a valid event is stored as sent. */
     readonly ingest: (
       items: ReadonlyArray<unknown>,
-      key: Option.Option<WriteKeyInfo>
+      key: Option.Option<WriteKeyInfo>,
+      raws?: ReadonlyArray<Buffer | undefined>
     ) => Effect.Effect<IngestResponse, SourceForbidden | IngestUnavailable>
   }
 >() {}
@@ -107,7 +109,11 @@ export const makeIngest = Effect.gen(function* () {
     dlq.push(dlqRecord(routing.dlqTopic, key, value, code, reason, receivedAt, route))
   }
 
-  const ingest = (items: ReadonlyArray<unknown>, key: Option.Option<WriteKeyInfo>) =>
+  const ingest = (
+    items: ReadonlyArray<unknown>,
+    key: Option.Option<WriteKeyInfo>,
+    raws?: ReadonlyArray<Buffer | undefined>
+  ) =>
     Effect.gen(function* () {
       if (Option.isSome(key)) {
         for (const item of items) {
@@ -141,7 +147,8 @@ export const makeIngest = Effect.gen(function* () {
           reject(results, dlq, index, event, "schema", dataProblem, receivedAt, ids, route.topic)
           continue
         }
-        const value = encoder(event)
+        const sent = raws?.[index]
+        const value = sent !== undefined && !checked.normalized ? sent : encoder(event)
         if (value.length > maxEventBytes) {
           const reason = `the event has ${value.length} bytes; the limit is ${maxEventBytes}`
           reject(results, dlq, index, event, "too-large", reason, receivedAt, ids, route.topic)
@@ -240,7 +247,7 @@ export const makeIngest = Effect.gen(function* () {
       Effect.catchTag("BackendUnavailable", (cause) => Effect.fail(new IngestUnavailable({ cause }))),
       // Once claimed, a batch runs to its end even if the client goes away, so no claim is left dangling.
       Effect.uninterruptible,
-      Effect.withSpan("Ingest.ingest", { attributes: { events: items.length } })
+      Effect.withSpan("Ingest.ingest", { captureStackTrace: false, attributes: { events: items.length } })
     )
 
   return Ingest.of({ ingest })

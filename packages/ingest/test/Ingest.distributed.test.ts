@@ -37,7 +37,8 @@ const distributedBackends = (redisUrl: string, dedupPrefix: string): Layer.Layer
       produceTimeout: Duration.seconds(10),
       retries: 2,
       maxBatchRecords: 10_000,
-      maxRequestBytes: 900_000
+      maxRequestBytes: 900_000,
+      maxRequestRecords: 1000
     }),
     layerRedisDedup({
       url: Redacted.make(redisUrl),
@@ -184,6 +185,25 @@ await describeWithServices(["kafka", "redis", "postgres"], "ingest on Kafka, Red
           expect(large.id).toBe("mix-4")
           expect(large.data).toBeUndefined()
         })
+    )
+
+    it.effect("stores an event as sent, byte for byte, unless null attributes had to be dropped", () =>
+      Effect.gen(function* () {
+        const url = yield* baseUrl
+        const auth = yield* keyFor("/raw")
+        const asSent =
+          '{ "specversion": "1.0", "id": "raw-1", "source": "/raw", "type": "raw.t",\n  "data": {"z": 1, "a": [ 1.50 ]} }'
+        const withNull = '{"specversion":"1.0","id":"raw-2","source":"/raw","type":"raw.t","subject":null}'
+        const response = yield* post(url, `[ ${asSent} ,\n${withNull}]`, { ...BATCH, ...auth })
+        expect(response.body.accepted).toBe(2)
+        const records = (yield* Effect.promise(() => readTopics([topics.fallback]))).filter(
+          (r) => r.key === "/raw"
+        )
+        expect(records.map((r) => r.value)).toEqual([
+          asSent,
+          '{"specversion":"1.0","id":"raw-2","source":"/raw","type":"raw.t"}'
+        ])
+      })
     )
 
     it.effect("takes binary mode: attributes from ce- headers, the body as data", () =>
