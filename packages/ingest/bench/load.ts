@@ -195,6 +195,47 @@ const post = (config: LoadConfig, agent: Agent, body: Buffer): Promise<Outcome> 
     req.end(body)
   })
 
+/** Counts the requests of a phase and reports progress every PROGRESS_EVERY_MS. */
+class Progress {
+  inFlight = 0
+  private accepted = 0
+  private errors = 0
+  private last = performance.now()
+  private readonly timer: NodeJS.Timeout
+
+  constructor(phase: "max" | "half", started: number, windowStart: number) {
+    this.timer = setInterval(() => {
+      const now = performance.now()
+      send({
+        type: "progress",
+        phase,
+        measuring: now >= windowStart,
+        elapsedS: (now - started) / 1000,
+        eventsPerSec: (this.accepted * 1000) / (now - this.last),
+        inFlight: this.inFlight,
+        errors: this.errors
+      })
+      this.accepted = 0
+      this.errors = 0
+      this.last = now
+    }, PROGRESS_EVERY_MS)
+  }
+
+  /** Sends one request, counted while in flight and by its outcome. */
+  async track(request: Promise<Outcome>): Promise<Outcome> {
+    this.inFlight++
+    const outcome = await request
+    this.inFlight--
+    this.accepted += outcome.counts?.accepted ?? 0
+    if (outcome.status !== "202") this.errors++
+    return outcome
+  }
+
+  stop() {
+    clearInterval(this.timer)
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bookkeeping
 
@@ -292,46 +333,23 @@ const runMax = async (
   const windowStart = started + command.warmupS * 1000
   const windowEnd = windowStart + command.durationS * 1000
   const window = new Window()
-  let inFlight = 0
-  let intervalAccepted = 0
-  let intervalErrors = 0
-  let lastProgress = started
-
-  const progress = setInterval(() => {
-    const now = performance.now()
-    send({
-      type: "progress",
-      phase: "max",
-      measuring: now >= windowStart,
-      elapsedS: (now - started) / 1000,
-      eventsPerSec: (intervalAccepted * 1000) / (now - lastProgress),
-      inFlight,
-      errors: intervalErrors
-    })
-    intervalAccepted = 0
-    intervalErrors = 0
-    lastProgress = now
-  }, PROGRESS_EVERY_MS)
+  const progress = new Progress("max", started, windowStart)
   const edges = windowEdges("max", windowStart, windowEnd)
 
   const worker = async () => {
     while (performance.now() < windowEnd) {
       const body = nextBody(template)
       const begin = performance.now()
-      inFlight++
-      const outcome = await post(config, agent, body)
-      inFlight--
+      const outcome = await progress.track(post(config, agent, body))
       const end = performance.now()
       recordTotals(outcome, config.batchSize)
-      intervalAccepted += outcome.counts?.accepted ?? 0
-      if (outcome.status !== "202") intervalErrors++
       if (end >= windowStart && end < windowEnd) window.add(outcome, end - begin)
       // Back off a little on errors so a dead server is not hammered in a tight loop.
       if (outcome.status === "error") await sleep(50)
     }
   }
   await Promise.all(Array.from({ length: command.concurrency }, worker))
-  clearInterval(progress)
+  progress.stop()
   edges.finish()
   agent.destroy()
   return {
@@ -364,42 +382,20 @@ const runOpen = async (
   const windowEnd = windowStart + command.durationS * 1000
   const total = Math.floor((windowEnd - started) / intervalMs)
   const window = new Window()
-  let inFlight = 0
-  let intervalAccepted = 0
-  let intervalErrors = 0
-  let lastProgress = performance.now()
+  const progress = new Progress("half", started, windowStart)
   let lastCountedEnd = windowStart
   let maxSendLagMs = 0
   let next = 0
   let pending: Array<Promise<void>> = []
 
-  const progress = setInterval(() => {
-    const now = performance.now()
-    send({
-      type: "progress",
-      phase: "half",
-      measuring: now >= windowStart,
-      elapsedS: (now - started) / 1000,
-      eventsPerSec: (intervalAccepted * 1000) / (now - lastProgress),
-      inFlight,
-      errors: intervalErrors
-    })
-    intervalAccepted = 0
-    intervalErrors = 0
-    lastProgress = now
-  }, PROGRESS_EVERY_MS)
   const edges = windowEdges("half", windowStart, windowEnd)
 
   const fire = async (scheduled: number) => {
     const counted = scheduled >= windowStart && scheduled < windowEnd
     maxSendLagMs = Math.max(maxSendLagMs, performance.now() - scheduled)
-    inFlight++
-    const outcome = await post(config, agent, nextBody(template))
-    inFlight--
+    const outcome = await progress.track(post(config, agent, nextBody(template)))
     const end = performance.now()
     recordTotals(outcome, config.batchSize)
-    intervalAccepted += outcome.counts?.accepted ?? 0
-    if (outcome.status !== "202") intervalErrors++
     if (counted) {
       window.add(outcome, end - scheduled)
       lastCountedEnd = Math.max(lastCountedEnd, end)
@@ -420,7 +416,7 @@ const runOpen = async (
     setTimeout(tick, Math.max(0, started - performance.now()))
   })
   await Promise.all(pending)
-  clearInterval(progress)
+  progress.stop()
   edges.finish()
   agent.destroy()
   // If the service fell behind, the counted requests finished later than the window: the rate is lower.
