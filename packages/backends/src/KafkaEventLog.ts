@@ -1,15 +1,13 @@
-/** EventLog on Apache Kafka through kafkajs: idempotent producer, acks=all, natural batching. */
+/**
+ * EventLog on Apache Kafka through kafkajs: natural batching here, and one idempotent producer
+ * (acks=all) on a thread of its own (KafkaProducerThread.ts); admin requests stay on this thread.
+ */
+
+import { Worker } from "node:worker_threads"
 import { BackendUnavailable, EventLog, type LogRecord, makeBatcher, type TopicSpec } from "@eventflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
-import {
-  type Admin,
-  type ICustomPartitioner,
-  Kafka,
-  logLevel,
-  type Producer,
-  type TopicMessages
-} from "kafkajs"
-import { partitionForKey } from "./Murmur2.ts"
+import { type Admin, Kafka, logLevel } from "kafkajs"
+import { type FromProducer, type ProducerSettings, packRecords, type ToProducer } from "./KafkaProduce.ts"
 
 export interface KafkaOptions {
   readonly brokers: ReadonlyArray<string>
@@ -33,63 +31,60 @@ export interface KafkaOptions {
   readonly maxRequestRecords: number
 }
 
-/**
- * Kafka's default partitioner (the same murmur2 as kafkajs's, as the Java client's), with 32-bit
- * arithmetic; records without a key go round robin.
- */
-const fastPartitioner: ICustomPartitioner = () => {
-  let next = 0
-  return ({ partitionMetadata, message }) => {
-    const count = partitionMetadata.length
-    const key = message.key
-    if (key === null || key === undefined) return next++ % count
-    return partitionForKey(typeof key === "string" ? key : key.toString("utf8"), count)
-  }
-}
-
 const unavailable = (message: string) => (cause: unknown) =>
   new BackendUnavailable({ backend: "eventlog", message: `${message}: ${describe(cause)}`, cause })
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
-/**
- * Splits records, in order, into chunks of at most `maxBytes` and `maxRecords` (a larger record
- * travels alone).
- */
-export const chunkRecords = (
-  records: ReadonlyArray<LogRecord>,
-  maxBytes: number,
-  maxRecords = Number.POSITIVE_INFINITY
-): LogRecord[][] => {
-  const chunks: LogRecord[][] = []
-  let current: LogRecord[] = []
-  let bytes = 0
-  for (const record of records) {
-    const size = record.value.length + (record.key?.length ?? 0) + 64
-    if (current.length > 0 && (bytes + size > maxBytes || current.length >= maxRecords)) {
-      chunks.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(record)
-    bytes += size
-  }
-  if (current.length > 0) chunks.push(current)
-  return chunks
-}
-
-const toTopicMessages = (records: ReadonlyArray<LogRecord>): TopicMessages[] => {
-  const byTopic = new Map<string, TopicMessages>()
-  for (const record of records) {
-    let entry = byTopic.get(record.topic)
-    if (entry === undefined) {
-      entry = { topic: record.topic, messages: [] }
-      byTopic.set(record.topic, entry)
-    }
-    entry.messages.push({ key: record.key, value: record.value, headers: record.headers })
-  }
-  return [...byTopic.values()]
-}
+/** The producer thread, and the appends waiting for its answer. */
+const startProducerThread = (settings: ProducerSettings) =>
+  Effect.acquireRelease(
+    Effect.async<
+      { readonly worker: Worker; readonly waiting: Map<number, (error?: string) => void> },
+      BackendUnavailable
+    >((resume) => {
+      const worker = new Worker(new URL("./kafkaProducerThread.mjs", import.meta.url), {
+        workerData: settings
+      })
+      const waiting = new Map<number, (error?: string) => void>()
+      let started = false
+      const failAll = (why: string) => {
+        for (const done of waiting.values()) done(why)
+        waiting.clear()
+      }
+      worker.on("message", (message: FromProducer) => {
+        if (message.type === "ready") {
+          started = true
+          resume(Effect.succeed({ worker, waiting }))
+        } else if (message.type === "failed") {
+          resume(
+            Effect.fail(
+              unavailable(`cannot connect to Kafka at ${settings.brokers.join(",")}`)(message.message)
+            )
+          )
+        } else if (message.type === "sent" || message.type === "error") {
+          const done = waiting.get(message.id)
+          waiting.delete(message.id)
+          done?.(message.type === "error" ? message.message : undefined)
+        }
+      })
+      worker.on("error", (error) => {
+        failAll(`the producer thread failed: ${error.message}`)
+        if (!started) resume(Effect.fail(unavailable("cannot start the producer thread")(error)))
+      })
+      worker.on("exit", () => failAll("the producer thread has stopped"))
+    }),
+    ({ worker }) =>
+      Effect.async<void>((resume) => {
+        const timer = setTimeout(() => void worker.terminate().then(() => resume(Effect.void)), 5_000)
+        worker.on("message", (message: FromProducer) => {
+          if (message.type !== "closed") return
+          clearTimeout(timer)
+          void worker.terminate().then(() => resume(Effect.void))
+        })
+        worker.postMessage({ type: "close" } satisfies ToProducer)
+      })
+  )
 
 export const makeKafkaEventLog = (options: KafkaOptions) =>
   Effect.gen(function* () {
@@ -100,34 +95,38 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
       retry: { retries: options.retries }
     })
     const admin: Admin = kafka.admin()
-    const producer: Producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: fastPartitioner,
-      retry: { retries: options.retries }
-    })
     yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => Promise.all([admin.connect(), producer.connect()]),
+        try: () => admin.connect(),
         catch: unavailable(`cannot connect to Kafka at ${options.brokers.join(",")}`)
       }),
-      () => Effect.promise(() => Promise.allSettled([producer.disconnect(), admin.disconnect()]))
+      () => Effect.promise(() => admin.disconnect())
     ).pipe(Effect.retry({ times: 2 }), Effect.withSpan("KafkaEventLog.connect", { captureStackTrace: false }))
-    const timeoutMillis = Duration.toMillis(options.produceTimeout)
+    const { worker, waiting } = yield* startProducerThread({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      retries: options.retries,
+      timeoutMillis: Duration.toMillis(options.produceTimeout),
+      maxRequestBytes: options.maxRequestBytes,
+      maxRequestRecords: options.maxRequestRecords
+    })
+    let nextId = 0
 
     const produce = (records: ReadonlyArray<LogRecord>) =>
-      Effect.tryPromise({
-        try: async () => {
-          for (const chunk of chunkRecords(records, options.maxRequestBytes, options.maxRequestRecords)) {
-            await producer.sendBatch({
-              acks: -1,
-              timeout: timeoutMillis,
-              topicMessages: toTopicMessages(chunk)
-            })
-          }
-        },
-        catch: unavailable("Kafka did not acknowledge the records")
+      Effect.async<void, BackendUnavailable>((resume) => {
+        const id = nextId++
+        waiting.set(id, (error) =>
+          resume(
+            error === undefined
+              ? Effect.void
+              : Effect.fail(unavailable("Kafka did not acknowledge the records")(error))
+          )
+        )
+        const packed = packRecords(records)
+        worker.postMessage({ type: "send", id, records: packed } satisfies ToProducer, [
+          packed.values,
+          packed.ends.buffer as ArrayBuffer
+        ])
       }).pipe(
         Effect.timeoutFail({
           duration: options.produceTimeout,

@@ -1,5 +1,6 @@
 export * from "./Embedded.ts"
 export * from "./KafkaEventLog.ts"
+export * from "./KafkaProduce.ts"
 export * from "./Modes.ts"
 export * from "./Murmur2.ts"
 export * from "./PgliteWire.ts"
