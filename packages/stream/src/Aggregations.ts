@@ -1,0 +1,68 @@
+/**
+ * Aggregations over the events of a window. Each keeps a small state that can be merged (session
+ * windows merge when an event bridges two of them).
+ */
+
+export interface Aggregation<T, S> {
+  readonly name: string
+  readonly init: () => S
+  readonly add: (state: S, element: T) => S
+  readonly merge: (a: S, b: S) => S
+  /** The value a row shows; null when no event contributed a value. */
+  readonly result: (state: S) => number | null
+}
+
+type Selector<T> = (element: T) => number
+
+const finite = (value: number, name: string): number => {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new TypeError(`the ${name} selector returned ${String(value)}, not a finite number`)
+  }
+  return value
+}
+
+export const count = <T>(): Aggregation<T, number> => ({
+  name: "count",
+  init: () => 0,
+  add: (n) => n + 1,
+  merge: (a, b) => a + b,
+  result: (n) => n
+})
+
+export const sum = <T>(selector: Selector<T>): Aggregation<T, number> => ({
+  name: "sum",
+  init: () => 0,
+  add: (total, element) => total + finite(selector(element), "sum"),
+  merge: (a, b) => a + b,
+  result: (total) => total
+})
+
+const extreme = <T>(name: "min" | "max", selector: Selector<T>, pick: (a: number, b: number) => number) =>
+  ({
+    name,
+    init: () => null,
+    add: (current, element) => {
+      const value = finite(selector(element), name)
+      return current === null ? value : pick(current, value)
+    },
+    merge: (a, b) => (a === null ? b : b === null ? a : pick(a, b)),
+    result: (current) => current
+  }) satisfies Aggregation<T, number | null>
+
+export const min = <T>(selector: Selector<T>): Aggregation<T, number | null> =>
+  extreme("min", selector, Math.min)
+export const max = <T>(selector: Selector<T>): Aggregation<T, number | null> =>
+  extreme("max", selector, Math.max)
+
+export const avg = <T>(
+  selector: Selector<T>
+): Aggregation<T, { readonly sum: number; readonly n: number }> => ({
+  name: "avg",
+  init: () => ({ sum: 0, n: 0 }),
+  add: (state, element) => ({ sum: state.sum + finite(selector(element), "avg"), n: state.n + 1 }),
+  merge: (a, b) => ({ sum: a.sum + b.sum, n: a.n + b.n }),
+  result: (state) => (state.n === 0 ? null : state.sum / state.n)
+})
+
+export type Aggregations<T> = Readonly<Record<string, Aggregation<T, any>>>
+export type Values<A> = { readonly [K in keyof A]: number | null }

@@ -1,0 +1,112 @@
+/**
+ * The pipeline DSL. Its types move as the pipeline does, stream → keyed → windowed → table, so an
+ * aggregation over a stream that is not keyed and windowed does not compile:
+ *
+ *   pipeline("order-revenue",
+ *     from<OrderEvent>("events.orders")
+ *       .filter((order) => order.data.amount > 0)
+ *       .selectKey((order) => order.data.region)
+ *       .window(Tumbling.ofSizeAndGrace("5 minutes", "30 seconds"))
+ *       .aggregate({ orders: count(), revenue: sum((order) => order.data.amount) }))
+ */
+import type { CloudEvent } from "@eventflow/core"
+import type { Aggregation, Aggregations } from "./Aggregations.ts"
+import type { WindowSpec } from "./Windows.ts"
+
+export type Operation =
+  | { readonly kind: "filter"; readonly predicate: (element: any) => boolean }
+  | { readonly kind: "map"; readonly mapper: (element: any) => unknown }
+
+export interface Source {
+  readonly topic: string
+  /** Event time of a source event, epoch ms: its `time` attribute, else the record's timestamp. */
+  readonly eventTime: (event: CloudEvent, recordTimestamp: number) => number
+}
+
+const cloudEventTime = (event: CloudEvent, recordTimestamp: number): number => {
+  if (typeof event.time === "string") {
+    const parsed = Date.parse(event.time)
+    if (!Number.isNaN(parsed)) return parsed
+  }
+  return recordTimestamp
+}
+
+export class Stream<T> {
+  constructor(
+    readonly source: Source,
+    readonly operations: ReadonlyArray<Operation>
+  ) {}
+
+  filter(predicate: (element: T) => boolean): Stream<T> {
+    return new Stream(this.source, [...this.operations, { kind: "filter", predicate }])
+  }
+
+  map<U>(mapper: (element: T) => U): Stream<U> {
+    return new Stream<U>(this.source, [...this.operations, { kind: "map", mapper }])
+  }
+
+  /** Keys the stream: the key decides which window state an element counts in. */
+  selectKey(keySelector: (element: T) => string): KeyedStream<T> {
+    return new KeyedStream(this.source, this.operations, keySelector)
+  }
+}
+
+export class KeyedStream<T> {
+  constructor(
+    readonly source: Source,
+    readonly operations: ReadonlyArray<Operation>,
+    readonly keySelector: (element: T) => string
+  ) {}
+
+  filter(predicate: (element: T) => boolean): KeyedStream<T> {
+    return new KeyedStream(this.source, [...this.operations, { kind: "filter", predicate }], this.keySelector)
+  }
+
+  window(spec: WindowSpec): WindowedStream<T> {
+    return new WindowedStream(this, spec)
+  }
+}
+
+export class WindowedStream<T> {
+  constructor(
+    readonly keyed: KeyedStream<T>,
+    readonly window: WindowSpec
+  ) {}
+
+  aggregate<const K extends string>(
+    aggregations: {
+      readonly [P in K]: Aggregation<T, any>
+    }
+  ): Table<T, { readonly [P in K]: Aggregation<T, any> }> {
+    const names = Object.keys(aggregations)
+    if (names.length === 0) throw new TypeError("aggregate needs at least one aggregation")
+    return new Table(this, aggregations)
+  }
+}
+
+export class Table<T, A extends Aggregations<T>> {
+  constructor(
+    readonly windowed: WindowedStream<T>,
+    readonly aggregations: A
+  ) {}
+}
+
+/** A stream of the CloudEvents of a topic. */
+export const from = <T = CloudEvent>(
+  topic: string,
+  options: { readonly eventTime?: (event: CloudEvent, recordTimestamp: number) => number } = {}
+): Stream<T> => new Stream<T>({ topic, eventTime: options.eventTime ?? cloudEventTime }, [])
+
+export interface Pipeline<T = any, A extends Aggregations<T> = Aggregations<T>> {
+  readonly name: string
+  readonly table: Table<T, A>
+}
+
+const PIPELINE_NAME = /^[a-z0-9][a-z0-9-]*$/
+
+export const pipeline = <T, A extends Aggregations<T>>(name: string, table: Table<T, A>): Pipeline<T, A> => {
+  if (!PIPELINE_NAME.test(name)) {
+    throw new TypeError(`pipeline name '${name}' must be lower-case letters, digits and '-'`)
+  }
+  return { name, table }
+}

@@ -1,0 +1,251 @@
+/**
+ * Runs one pipeline over the records of one partition, in event time: applies its operations,
+ * keys, windows and aggregates, keeps the watermark (the latest event time seen), and says which
+ * window rows changed, which became final, and which events came too late or could not be
+ * processed. Pure: the engine around it reads the log and writes the checkpoints.
+ */
+import type { CloudEvent } from "@eventflow/core"
+import type { Aggregations, Values } from "./Aggregations.ts"
+import type { Pipeline } from "./Dsl.ts"
+import { closesAt, fixedWindowsFor, type TimeWindow, type WindowSpec } from "./Windows.ts"
+
+export interface WindowRow {
+  readonly key: string
+  readonly windowStart: number
+  readonly windowEnd: number
+  readonly final: boolean
+  readonly values: Readonly<Record<string, number | null>>
+}
+
+export interface InputRecord {
+  readonly event: CloudEvent
+  /** The log record's timestamp, epoch ms: the event time of an event without `time`. */
+  readonly timestamp: number
+}
+
+export interface Rejected {
+  readonly event: CloudEvent
+  readonly reason: "late" | "poison"
+  readonly detail: string
+}
+
+export interface Output {
+  /** Rows of open windows that changed, and rows that became final (each once). */
+  readonly rows: ReadonlyArray<WindowRow>
+  /** Rows that no longer exist: sessions merged into a new one (delete them from the read model). */
+  readonly removed: ReadonlyArray<{ readonly key: string; readonly windowStart: number }>
+  readonly rejected: ReadonlyArray<Rejected>
+}
+
+interface WindowState {
+  window: TimeWindow
+  readonly states: Record<string, unknown>
+}
+
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+export class WindowProcessor<T, A extends Aggregations<T>> {
+  private watermarkMs = Number.NEGATIVE_INFINITY
+  /** key → windows of that key, by start (fixed windows) or in time order (sessions). */
+  private readonly windows = new Map<string, WindowState[]>()
+  private readonly spec: WindowSpec
+  private readonly names: ReadonlyArray<string>
+  /** Sessions merged away during the current batch. */
+  private removed: Array<{ key: string; windowStart: number }> = []
+
+  constructor(readonly pipeline: Pipeline<T, A>) {
+    this.spec = pipeline.table.windowed.window
+    this.names = Object.keys(pipeline.table.aggregations)
+  }
+
+  get watermark(): number {
+    return this.watermarkMs
+  }
+
+  /** Processes a batch, in order, then closes the windows the new watermark has passed. */
+  process(records: ReadonlyArray<InputRecord>): Output {
+    const changed = new Set<WindowState>()
+    const changedKeys = new Map<WindowState, string>()
+    const rejected: Rejected[] = []
+    this.removed = []
+    const table = this.pipeline.table
+    const keyed = table.windowed.keyed
+    let batchWatermark = this.watermarkMs
+    for (const record of records) {
+      let element: unknown
+      let key: string
+      let time: number
+      try {
+        time = keyed.source.eventTime(record.event, record.timestamp)
+        element = record.event
+        let kept = true
+        for (const operation of keyed.operations) {
+          if (operation.kind === "filter") {
+            if (!operation.predicate(element)) {
+              kept = false
+              break
+            }
+          } else element = operation.mapper(element)
+        }
+        if (!kept) continue
+        key = keyed.keySelector(element as T)
+        if (typeof key !== "string")
+          throw new TypeError(`the key selector returned ${typeof key}, not a string`)
+      } catch (error) {
+        rejected.push({ event: record.event, reason: "poison", detail: describe(error) })
+        continue
+      }
+      try {
+        const touched = this.add(key, element as T, time)
+        if (touched.length === 0) {
+          rejected.push({
+            event: record.event,
+            reason: "late",
+            detail: `event time ${new Date(time).toISOString()} is behind the watermark ${new Date(this.watermarkMs).toISOString()} by more than the grace period`
+          })
+        }
+        for (const state of touched) {
+          changed.add(state)
+          changedKeys.set(state, key)
+        }
+      } catch (error) {
+        rejected.push({ event: record.event, reason: "poison", detail: describe(error) })
+        continue
+      }
+      if (time > batchWatermark) batchWatermark = time
+    }
+    const finals = this.advanceTo(batchWatermark)
+    const finalStates = new Set(finals.map((f) => f.state))
+    const rows: WindowRow[] = []
+    for (const state of changed) {
+      if (!finalStates.has(state) && this.isLive(changedKeys.get(state)!, state)) {
+        rows.push(this.row(changedKeys.get(state)!, state, false))
+      }
+    }
+    for (const { key, state } of finals) rows.push(this.row(key, state, true))
+    // A session that was emitted and then merged away within the batch is removed; one created and
+    // merged within the same batch was never emitted, but removing it is harmless.
+    const removed = this.removed.filter(
+      (r) => !rows.some((row) => row.key === r.key && row.windowStart === r.windowStart)
+    )
+    return { rows, removed, rejected }
+  }
+
+  /** Moves the watermark (never back) and returns the rows that became final. */
+  advance(watermark: number): ReadonlyArray<WindowRow> {
+    return this.advanceTo(watermark).map(({ key, state }) => this.row(key, state, true))
+  }
+
+  /** The current rows of the windows still open. */
+  openRows(): ReadonlyArray<WindowRow> {
+    const rows: WindowRow[] = []
+    for (const [key, states] of this.windows)
+      for (const state of states) rows.push(this.row(key, state, false))
+    return rows
+  }
+
+  private isLive(key: string, state: WindowState): boolean {
+    return this.windows.get(key)?.includes(state) ?? false
+  }
+
+  private advanceTo(watermark: number): Array<{ key: string; state: WindowState }> {
+    if (watermark > this.watermarkMs) this.watermarkMs = watermark
+    const closed: Array<{ key: string; state: WindowState }> = []
+    for (const [key, states] of this.windows) {
+      const open = states.filter((state) => {
+        if (closesAt(this.spec, state.window) <= this.watermarkMs) {
+          closed.push({ key, state })
+          return false
+        }
+        return true
+      })
+      if (open.length === 0) this.windows.delete(key)
+      else if (open.length !== states.length) this.windows.set(key, open)
+    }
+    closed.sort((a, b) => a.state.window.start - b.state.window.start || (a.key < b.key ? -1 : 1))
+    return closed
+  }
+
+  private fresh(window: TimeWindow): WindowState {
+    const states: Record<string, unknown> = {}
+    for (const name of this.names) states[name] = this.pipeline.table.aggregations[name]!.init()
+    return { window, states }
+  }
+
+  private fold(state: WindowState, element: T) {
+    for (const name of this.names) {
+      state.states[name] = this.pipeline.table.aggregations[name]!.add(state.states[name], element)
+    }
+  }
+
+  /** Adds an element to its open windows; returns them (none: it came too late for all). */
+  private add(key: string, element: T, time: number): WindowState[] {
+    if (this.spec.kind === "session") return this.addToSession(key, element, time)
+    const states = this.windows.get(key) ?? []
+    const touched: WindowState[] = []
+    const created: WindowState[] = []
+    for (const window of fixedWindowsFor(this.spec, time)) {
+      if (closesAt(this.spec, window) <= this.watermarkMs) continue
+      const existing = states.find((s) => s.window.start === window.start)
+      const state = existing ?? this.fresh(window)
+      if (existing === undefined) created.push(state)
+      touched.push(state)
+    }
+    // A failing aggregation leaves no window half-updated and creates none.
+    const snapshot = touched.map((state) => ({ ...state.states }))
+    try {
+      for (const state of touched) this.fold(state, element)
+    } catch (error) {
+      for (let i = 0; i < touched.length; i++) Object.assign(touched[i]!.states, snapshot[i])
+      throw error
+    }
+    if (created.length > 0) {
+      states.push(...created)
+      states.sort((a, b) => a.window.start - b.window.start)
+      this.windows.set(key, states)
+    }
+    return touched
+  }
+
+  private addToSession(key: string, element: T, time: number): WindowState[] {
+    if (this.spec.kind !== "session") return []
+    const { gapMs } = this.spec
+    const single: TimeWindow = { start: time, end: time }
+    if (closesAt(this.spec, single) <= this.watermarkMs) return []
+    const sessions = this.windows.get(key) ?? []
+    // Sessions within the gap of this event merge with it into one.
+    const near = sessions.filter((s) => time >= s.window.start - gapMs && time <= s.window.end + gapMs)
+    const merged = this.fresh({
+      start: Math.min(time, ...near.map((s) => s.window.start)),
+      end: Math.max(time, ...near.map((s) => s.window.end))
+    })
+    for (const name of this.names) {
+      const aggregation = this.pipeline.table.aggregations[name]!
+      merged.states[name] = near.reduce(
+        (acc, s) => aggregation.merge(acc, s.states[name]),
+        merged.states[name]
+      )
+    }
+    this.fold(merged, element)
+    for (const old of near) this.removed.push({ key, windowStart: old.window.start })
+    const rest = sessions.filter((s) => !near.includes(s))
+    rest.push(merged)
+    rest.sort((a, b) => a.window.start - b.window.start)
+    this.windows.set(key, rest)
+    return [merged]
+  }
+
+  private row(key: string, state: WindowState, final: boolean): WindowRow {
+    const values: Record<string, number | null> = {}
+    for (const name of this.names) {
+      values[name] = this.pipeline.table.aggregations[name]!.result(state.states[name])
+    }
+    return {
+      key,
+      windowStart: state.window.start,
+      windowEnd: state.window.end,
+      final,
+      values: values as Values<A>
+    }
+  }
+}

@@ -1,0 +1,5 @@
+export * from "./Aggregations.ts"
+export * from "./Dsl.ts"
+export * from "./TestDriver.ts"
+export * from "./WindowProcessor.ts"
+export * from "./Windows.ts"
