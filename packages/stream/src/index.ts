@@ -1,5 +1,6 @@
 export * from "./Aggregations.ts"
 export * from "./Dsl.ts"
+export * from "./Sketches.ts"
 export * from "./TestDriver.ts"
 export * from "./WindowProcessor.ts"
 export * from "./Windows.ts"
