@@ -18,7 +18,8 @@ export type Operation =
   | { readonly kind: "map"; readonly mapper: (element: any) => unknown }
 
 export interface Source {
-  readonly topic: string
+  /** Topic names; `*` matches any run of characters (`events.*` matches `events.dlq` too: list the topics to leave it out). */
+  readonly topics: ReadonlyArray<string>
   /** Event time of a source event, epoch ms: its `time` attribute, else the record's timestamp. */
   readonly eventTime: (event: CloudEvent, recordTimestamp: number) => number
 }
@@ -91,11 +92,17 @@ export class Table<T, A extends Aggregations<T>> {
   ) {}
 }
 
-/** A stream of the CloudEvents of a topic. */
+/** A stream of the CloudEvents of a topic, of several, or of every topic a pattern matches. */
 export const from = <T = CloudEvent>(
-  topic: string,
+  topics: string | ReadonlyArray<string>,
   options: { readonly eventTime?: (event: CloudEvent, recordTimestamp: number) => number } = {}
-): Stream<T> => new Stream<T>({ topic, eventTime: options.eventTime ?? cloudEventTime }, [])
+): Stream<T> => {
+  const list = typeof topics === "string" ? [topics] : [...topics]
+  if (list.length === 0 || list.some((t) => typeof t !== "string" || t === "")) {
+    throw new TypeError("from() needs at least one topic name")
+  }
+  return new Stream<T>({ topics: list, eventTime: options.eventTime ?? cloudEventTime }, [])
+}
 
 export interface Pipeline<T = any, A extends Aggregations<T> = Aggregations<T>> {
   readonly name: string

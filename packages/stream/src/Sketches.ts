@@ -101,7 +101,10 @@ export const distinct = <T>(
   result: (hll) => Math.round(hll.estimate())
 })
 
-/** The value at a quantile (0.95 for p95), within `relativeAccuracy` of the exact one (DDSketch). */
+/**
+ * The value at a quantile (0.95 for p95): the value of rank q·(n−1), rounded down, within
+ * `relativeAccuracy` of the exact one (DDSketch).
+ */
 export const percentile = <T>(
   quantile: number,
   selector: (element: T) => number,
