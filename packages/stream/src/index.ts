@@ -1,4 +1,5 @@
 export * from "./Aggregations.ts"
+export * from "./Alerts.ts"
 export * from "./Dsl.ts"
 export * from "./Sketches.ts"
 export * from "./TestDriver.ts"
