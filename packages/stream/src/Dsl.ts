@@ -16,6 +16,36 @@ import type { WindowSpec } from "./Windows.ts"
 export type Operation =
   | { readonly kind: "filter"; readonly predicate: (element: any) => boolean }
   | { readonly kind: "map"; readonly mapper: (element: any) => unknown }
+  | {
+      readonly kind: "join"
+      readonly table: TableSource<any>
+      readonly joiner: (element: any, value: any) => unknown
+      /** Inner: elements whose key the table lacks are dropped; left: the joiner gets undefined. */
+      readonly inner: boolean
+    }
+
+/**
+ * A table materialized from a topic of entity state (typically compacted): the latest value per
+ * key. An event whose value is undefined deletes its key (a tombstone).
+ */
+export interface TableSource<V> {
+  readonly topic: string
+  readonly keyOf: (event: CloudEvent) => string | undefined
+  readonly valueOf: (event: CloudEvent) => V | undefined
+}
+
+/** A table of entity state: by default keyed by the event's `subject`, valued by its `data`. */
+export const table = <V = unknown>(
+  topic: string,
+  options: {
+    readonly key?: (event: CloudEvent) => string | undefined
+    readonly value?: (event: CloudEvent) => V | undefined
+  } = {}
+): TableSource<V> => ({
+  topic,
+  keyOf: options.key ?? ((event) => event.subject),
+  valueOf: options.value ?? ((event) => (event.data === null ? undefined : (event.data as V | undefined)))
+})
 
 export interface Source {
   /** Topic names; `*` matches any run of characters (`events.*` matches `events.dlq` too: list the topics to leave it out). */
@@ -48,19 +78,52 @@ export class Stream<T> {
 
   /** Keys the stream: the key decides which window state an element counts in. */
   selectKey(keySelector: (element: T) => string): KeyedStream<T> {
-    return new KeyedStream(this.source, this.operations, keySelector)
+    return new KeyedStream(this.source, this.operations, keySelector, [])
   }
 }
 
 export class KeyedStream<T> {
   constructor(
     readonly source: Source,
+    /** Operations before the key is chosen. */
     readonly operations: ReadonlyArray<Operation>,
-    readonly keySelector: (element: T) => string
+    readonly keySelector: (element: any) => string,
+    /** Operations after the key is chosen (they keep it). */
+    readonly keyedOperations: ReadonlyArray<Operation>
   ) {}
 
   filter(predicate: (element: T) => boolean): KeyedStream<T> {
-    return new KeyedStream(this.source, [...this.operations, { kind: "filter", predicate }], this.keySelector)
+    return this.append({ kind: "filter", predicate })
+  }
+
+  /** Changes the elements, keeping their key. */
+  mapValues<U>(mapper: (element: T) => U): KeyedStream<U> {
+    return this.append({ kind: "map", mapper })
+  }
+
+  /** Enriches each element with the table's value for its key (elements without one are dropped). */
+  joinTable<V, U>(source: TableSource<V>, joiner: (element: T, value: V) => U): KeyedStream<U> {
+    return this.append({ kind: "join", table: source, joiner, inner: true })
+  }
+
+  /** Enriches each element with the table's value for its key, or undefined when it has none. */
+  leftJoinTable<V, U>(
+    source: TableSource<V>,
+    joiner: (element: T, value: V | undefined) => U
+  ): KeyedStream<U> {
+    return this.append({ kind: "join", table: source, joiner, inner: false })
+  }
+
+  /** The tables this stream joins. */
+  get tables(): ReadonlyArray<TableSource<unknown>> {
+    return this.keyedOperations.flatMap((o) => (o.kind === "join" ? [o.table] : []))
+  }
+
+  private append<U>(operation: Operation): KeyedStream<U> {
+    return new KeyedStream<U>(this.source, this.operations, this.keySelector, [
+      ...this.keyedOperations,
+      operation
+    ])
   }
 
   window(spec: WindowSpec): WindowedStream<T> {

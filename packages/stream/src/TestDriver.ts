@@ -22,7 +22,7 @@ export class TestDriver<T, A extends Aggregations<T>> {
   readonly rejected: Rejected[] = []
   private sequence = 0
 
-  constructor(pipeline: Pipeline<T, A>) {
+  constructor(readonly pipeline: Pipeline<T, A>) {
     this.processor = new WindowProcessor(pipeline)
   }
 
@@ -45,6 +45,24 @@ export class TestDriver<T, A extends Aggregations<T>> {
     for (const gone of output.removed) this.latest.delete(`${gone.key}\u0000${gone.windowStart}`)
     this.collect(output.rows)
     this.rejected.push(...output.rejected)
+    return this
+  }
+
+  /** Sends entity-state events to the tables of `topic` that the pipeline joins. */
+  sendTable(topic: string, events: ReadonlyArray<Partial<CloudEvent>>) {
+    const records = events.map((event) => ({
+      event: {
+        specversion: "1.0",
+        id: `table-${++this.sequence}`,
+        source: "/test",
+        type: "test.state",
+        ...event
+      } as CloudEvent,
+      timestamp: 0
+    }))
+    const tables = this.pipeline.table.windowed.keyed.tables.filter((t) => t.topic === topic)
+    if (tables.length === 0) throw new Error(`the pipeline joins no table of topic ${topic}`)
+    for (const source of tables) this.processor.updateTable(source, records)
     return this
   }
 

@@ -6,7 +6,7 @@
  */
 import type { CloudEvent } from "@eventflow/core"
 import type { Aggregations, Values } from "./Aggregations.ts"
-import type { Pipeline } from "./Dsl.ts"
+import type { Operation, Pipeline, TableSource } from "./Dsl.ts"
 import { closesAt, fixedWindowsFor, type TimeWindow, type WindowSpec } from "./Windows.ts"
 
 export interface WindowRow {
@@ -44,10 +44,14 @@ interface WindowState {
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
+const DROPPED: unique symbol = Symbol("dropped")
+
 export class WindowProcessor<T, A extends Aggregations<T>> {
   private watermarkMs = Number.NEGATIVE_INFINITY
   /** key → windows of that key, by start (fixed windows) or in time order (sessions). */
   private readonly windows = new Map<string, WindowState[]>()
+  /** The tables the pipeline joins: key → latest value. */
+  private readonly tables = new Map<TableSource<unknown>, Map<string, unknown>>()
   private readonly spec: WindowSpec
   private readonly names: ReadonlyArray<string>
   /** Sessions merged away during the current batch. */
@@ -78,19 +82,13 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
       try {
         time = keyed.source.eventTime(record.event, record.timestamp)
         element = record.event
-        let kept = true
-        for (const operation of keyed.operations) {
-          if (operation.kind === "filter") {
-            if (!operation.predicate(element)) {
-              kept = false
-              break
-            }
-          } else element = operation.mapper(element)
-        }
-        if (!kept) continue
-        key = keyed.keySelector(element as T)
+        const before = this.apply(keyed.operations, element, undefined)
+        if (before === DROPPED) continue
+        key = keyed.keySelector(before)
         if (typeof key !== "string")
           throw new TypeError(`the key selector returned ${typeof key}, not a string`)
+        element = this.apply(keyed.keyedOperations, before, key)
+        if (element === DROPPED) continue
       } catch (error) {
         rejected.push({ event: record.event, reason: "poison", detail: describe(error) })
         continue
@@ -129,6 +127,37 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
       (r) => !rows.some((row) => row.key === r.key && row.windowStart === r.windowStart)
     )
     return { rows, removed, rejected }
+  }
+
+  /** Applies the latest state of a table's entities (records of its topic, in order). */
+  updateTable(source: TableSource<unknown>, records: ReadonlyArray<InputRecord>): void {
+    let entries = this.tables.get(source)
+    if (entries === undefined) {
+      entries = new Map()
+      this.tables.set(source, entries)
+    }
+    for (const record of records) {
+      const key = source.keyOf(record.event)
+      if (typeof key !== "string") continue
+      const value = source.valueOf(record.event)
+      if (value === undefined) entries.delete(key)
+      else entries.set(key, value)
+    }
+  }
+
+  private apply(operations: ReadonlyArray<Operation>, input: unknown, key: string | undefined): unknown {
+    let element = input
+    for (const operation of operations) {
+      if (operation.kind === "filter") {
+        if (!operation.predicate(element)) return DROPPED
+      } else if (operation.kind === "map") element = operation.mapper(element)
+      else {
+        const value = key === undefined ? undefined : this.tables.get(operation.table)?.get(key)
+        if (value === undefined && operation.inner) return DROPPED
+        element = operation.joiner(element, value)
+      }
+    }
+    return element
   }
 
   /** Moves the watermark (never back) and returns the rows that became final. */
