@@ -36,46 +36,52 @@ const unavailable = (message: string) => (cause: unknown) =>
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
-/** The producer thread, and the appends waiting for its answer. */
+/** The producer thread, the appends waiting for its answer, and why it stopped if it did. */
+interface ProducerThread {
+  readonly worker: Worker
+  readonly waiting: Map<number, (error?: string) => void>
+  stopped: string | undefined
+}
+
 const startProducerThread = (settings: ProducerSettings) =>
   Effect.acquireRelease(
-    Effect.async<
-      { readonly worker: Worker; readonly waiting: Map<number, (error?: string) => void> },
-      BackendUnavailable
-    >((resume) => {
+    Effect.async<ProducerThread, BackendUnavailable>((resume) => {
       const worker = new Worker(new URL("./kafkaProducerThread.mjs", import.meta.url), {
         workerData: settings
       })
-      const waiting = new Map<number, (error?: string) => void>()
+      const thread: ProducerThread = { worker, waiting: new Map(), stopped: undefined }
       let started = false
-      const failAll = (why: string) => {
-        for (const done of waiting.values()) done(why)
-        waiting.clear()
+      const stop = (why: string) => {
+        thread.stopped ??= why
+        for (const done of thread.waiting.values()) done(why)
+        thread.waiting.clear()
       }
       worker.on("message", (message: FromProducer) => {
         if (message.type === "ready") {
           started = true
-          resume(Effect.succeed({ worker, waiting }))
+          resume(Effect.succeed(thread))
         } else if (message.type === "failed") {
+          void worker.terminate()
           resume(
             Effect.fail(
               unavailable(`cannot connect to Kafka at ${settings.brokers.join(",")}`)(message.message)
             )
           )
         } else if (message.type === "sent" || message.type === "error") {
-          const done = waiting.get(message.id)
-          waiting.delete(message.id)
+          const done = thread.waiting.get(message.id)
+          thread.waiting.delete(message.id)
           done?.(message.type === "error" ? message.message : undefined)
         }
       })
       worker.on("error", (error) => {
-        failAll(`the producer thread failed: ${error.message}`)
+        stop(`the producer thread failed: ${error.message}`)
         if (!started) resume(Effect.fail(unavailable("cannot start the producer thread")(error)))
       })
-      worker.on("exit", () => failAll("the producer thread has stopped"))
+      worker.on("exit", () => stop("the producer thread has stopped"))
     }),
-    ({ worker }) =>
+    ({ worker, stopped }) =>
       Effect.async<void>((resume) => {
+        if (stopped !== undefined) return resume(Effect.void)
         const timer = setTimeout(() => void worker.terminate().then(() => resume(Effect.void)), 5_000)
         worker.on("message", (message: FromProducer) => {
           if (message.type !== "closed") return
@@ -102,7 +108,7 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
       }),
       () => Effect.promise(() => admin.disconnect())
     ).pipe(Effect.retry({ times: 2 }), Effect.withSpan("KafkaEventLog.connect", { captureStackTrace: false }))
-    const { worker, waiting } = yield* startProducerThread({
+    const thread = yield* startProducerThread({
       clientId: options.clientId,
       brokers: options.brokers,
       retries: options.retries,
@@ -114,8 +120,11 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
 
     const produce = (records: ReadonlyArray<LogRecord>) =>
       Effect.async<void, BackendUnavailable>((resume) => {
+        if (thread.stopped !== undefined) {
+          return resume(Effect.fail(unavailable("Kafka did not acknowledge the records")(thread.stopped)))
+        }
         const id = nextId++
-        waiting.set(id, (error) =>
+        thread.waiting.set(id, (error) =>
           resume(
             error === undefined
               ? Effect.void
@@ -123,7 +132,7 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
           )
         )
         const packed = packRecords(records)
-        worker.postMessage({ type: "send", id, records: packed } satisfies ToProducer, [
+        thread.worker.postMessage({ type: "send", id, records: packed } satisfies ToProducer, [
           packed.values,
           packed.ends.buffer as ArrayBuffer
         ])
