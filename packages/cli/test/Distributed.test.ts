@@ -7,7 +7,7 @@ import {
   uniquePrefix
 } from "@eventflow/testing"
 import { expect, it, onTestFinished } from "vitest"
-import { postEvents, runEventflow, startEventflow } from "./support.ts"
+import { postEvents, runEventflow, startEventflow, terminateUnderLoad } from "./support.ts"
 
 const event = (id: string) => ({
   specversion: "1.0",
@@ -45,15 +45,7 @@ await describeWithServices(["kafka", "redis", "postgres"], "eventflow ingest (di
     const batches = Array.from({ length: 30 }, (_, b) =>
       Array.from({ length: 100 }, (_, i) => event(`${b}-${i}`))
     )
-    const inFlight = batches.map((batch) => postEvents(port, key, batch).catch((error: Error) => error))
-    await new Promise((r) => setTimeout(r, 20))
-    running.child.kill("SIGTERM")
-    const answers = await Promise.all(inFlight)
-    expect(await running.exited).toBe(0)
-    const answered = answers.filter((a): a is { status: number; body: any } => !(a instanceof Error))
-    expect(answered.length).toBeGreaterThan(0)
-    for (const answer of answered) expect([answer.status, answer.body.detail]).toEqual([202, undefined])
-    const accepted = 1 + answered.reduce((sum, a) => sum + a.body.accepted, 0)
+    const accepted = 1 + (await terminateUnderLoad(running, port, key, batches, 20))
     expect(await topicEndOffsets(`${prefix}events.default`)).toBe(accepted)
   })
 

@@ -9,7 +9,7 @@ import { layerEmbeddedSql } from "@eventflow/backends"
 import { freePort, tempDir } from "@eventflow/testing"
 import { Effect } from "effect"
 import { describe, expect, it, onTestFinished } from "vitest"
-import { postEvents, runEventflow, startEventflow, stop } from "./support.ts"
+import { postEvents, runEventflow, startEventflow, stop, terminateUnderLoad } from "./support.ts"
 
 const event = (id: string) => ({
   specversion: "1.0",
@@ -69,16 +69,7 @@ describe("eventflow dev (embedded)", () => {
     const batches = Array.from({ length: 20 }, (_, b) =>
       Array.from({ length: 50 }, (_, i) => event(`${b}-${i}`))
     )
-    const inFlight = batches.map((batch) => postEvents(port, "k", batch).catch((error: Error) => error))
-    await new Promise((r) => setTimeout(r, 30))
-    running.child.kill("SIGTERM")
-    const answers = await Promise.all(inFlight)
-    expect(await running.exited).toBe(0)
-    const answered = answers.filter((a): a is { status: number; body: any } => !(a instanceof Error))
-    // Requests that reached the server before the signal are answered in full, never cut off.
-    expect(answered.length).toBeGreaterThan(0)
-    for (const answer of answered) expect([answer.status, answer.body.detail]).toEqual([202, undefined])
-    const acceptedCount = answered.reduce((sum, a) => sum + a.body.accepted, 0)
+    const acceptedCount = await terminateUnderLoad(running, port, "k", batches, 30)
     expect(await countRecords(dataDir)).toBe(acceptedCount)
   })
 

@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { waitFor } from "@eventflow/testing"
+import { expect } from "vitest"
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..")
 const bin = join(repoRoot, "packages/cli/src/bin.ts")
@@ -88,4 +89,27 @@ export const postEvents = async (port: number, key: string, body: unknown) => {
     body: JSON.stringify(body)
   })
   return { status: response.status, body: (await response.json()) as any }
+}
+
+/**
+ * Sends the batches at once, sends SIGTERM while they are in flight, and checks that the process
+ * exits 0 and that every request it took was answered in full with 202, never cut off.
+ * Returns how many events were accepted.
+ */
+export const terminateUnderLoad = async (
+  running: Running,
+  port: number,
+  key: string,
+  batches: ReadonlyArray<ReadonlyArray<unknown>>,
+  delayMs: number
+): Promise<number> => {
+  const inFlight = batches.map((batch) => postEvents(port, key, batch).catch((error: Error) => error))
+  await new Promise((r) => setTimeout(r, delayMs))
+  running.child.kill("SIGTERM")
+  const answers = await Promise.all(inFlight)
+  expect(await running.exited).toBe(0)
+  const answered = answers.filter((a): a is { status: number; body: any } => !(a instanceof Error))
+  expect(answered.length).toBeGreaterThan(0)
+  for (const answer of answered) expect([answer.status, answer.body.detail]).toEqual([202, undefined])
+  return answered.reduce((sum, a) => sum + a.body.accepted, 0)
 }

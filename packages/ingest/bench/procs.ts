@@ -1,20 +1,11 @@
 /** Child processes (start, stop, run to completion) and CPU accounting from /proc (Linux). */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { cpus } from "node:os"
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
+export { freePort } from "@eventflow/testing/net"
 
 const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
 

@@ -2,8 +2,8 @@
  * The real services the integration suites run against. A missing service makes a suite skip
  * with a loud warning; with EVENTFLOW_REQUIRE_SERVICES=1 (CI) it makes the suite fail instead.
  */
-import { Socket } from "node:net"
 import { describe } from "vitest"
+import { reachable } from "./Net.ts"
 
 export type Service = "kafka" | "redis" | "postgres"
 
@@ -21,18 +21,6 @@ const hostPort = (service: Service): [string, number] => {
   const url = new URL(serviceUrls[service])
   return [url.hostname, Number(url.port || (service === "redis" ? 6379 : 5432))]
 }
-
-export const reachable = (host: string, port: number, timeoutMs = 1500): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = new Socket()
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(timeoutMs, () => done(false))
-    socket.once("error", () => done(false))
-    socket.connect(port, host, () => done(true))
-  })
 
 const cache = new Map<Service, Promise<boolean>>()
 const available = (service: Service) => {
