@@ -10,7 +10,12 @@ export interface Aggregation<T, S> {
   readonly merge: (a: S, b: S) => S
   /** The value a row shows; null when no event contributed a value. */
   readonly result: (state: S) => number | null
+  /** The state as JSON, for checkpoints, and back. */
+  readonly encode: (state: S) => unknown
+  readonly decode: (encoded: unknown) => S
 }
+
+const asIs = { encode: (state: unknown) => state, decode: (encoded: unknown) => encoded as never }
 
 type Selector<T> = (element: T) => number
 
@@ -26,7 +31,8 @@ export const count = <T>(): Aggregation<T, number> => ({
   init: () => 0,
   add: (n) => n + 1,
   merge: (a, b) => a + b,
-  result: (n) => n
+  result: (n) => n,
+  ...asIs
 })
 
 export const sum = <T>(selector: Selector<T>): Aggregation<T, number> => ({
@@ -34,7 +40,8 @@ export const sum = <T>(selector: Selector<T>): Aggregation<T, number> => ({
   init: () => 0,
   add: (total, element) => total + finite(selector(element), "sum"),
   merge: (a, b) => a + b,
-  result: (total) => total
+  result: (total) => total,
+  ...asIs
 })
 
 const extreme = <T>(name: "min" | "max", selector: Selector<T>, pick: (a: number, b: number) => number) =>
@@ -46,7 +53,8 @@ const extreme = <T>(name: "min" | "max", selector: Selector<T>, pick: (a: number
       return current === null ? value : pick(current, value)
     },
     merge: (a, b) => (a === null ? b : b === null ? a : pick(a, b)),
-    result: (current) => current
+    result: (current) => current,
+    ...asIs
   }) satisfies Aggregation<T, number | null>
 
 export const min = <T>(selector: Selector<T>): Aggregation<T, number | null> =>
@@ -61,7 +69,8 @@ export const avg = <T>(
   init: () => ({ sum: 0, n: 0 }),
   add: (state, element) => ({ sum: state.sum + finite(selector(element), "avg"), n: state.n + 1 }),
   merge: (a, b) => ({ sum: a.sum + b.sum, n: a.n + b.n }),
-  result: (state) => (state.n === 0 ? null : state.sum / state.n)
+  result: (state) => (state.n === 0 ? null : state.sum / state.n),
+  ...asIs
 })
 
 export type Aggregations<T> = Readonly<Record<string, Aggregation<T, any>>>

@@ -98,7 +98,16 @@ export const distinct = <T>(
     merged.merge(b)
     return merged
   },
-  result: (hll) => Math.round(hll.estimate())
+  result: (hll) => Math.round(hll.estimate()),
+  encode: (hll) => Buffer.from(hll.registers).toString("base64"),
+  decode: (encoded) => {
+    const hll = new HyperLogLog(precision)
+    const registers = Buffer.from(String(encoded), "base64")
+    if (registers.length !== hll.registers.length)
+      throw new RangeError("a distinct state of another precision")
+    hll.registers.set(registers)
+    return hll
+  }
 })
 
 /**
@@ -129,6 +138,9 @@ export const percentile = <T>(
       merged.merge(b)
       return merged
     },
-    result: (sketch) => (sketch.count === 0 ? null : sketch.getValueAtQuantile(quantile))
+    result: (sketch) => (sketch.count === 0 ? null : sketch.getValueAtQuantile(quantile)),
+    // DDSketch's protobuf form (min and max are not kept; quantiles are).
+    encode: (sketch) => Buffer.from(sketch.toProto()).toString("base64"),
+    decode: (encoded) => DDSketch.fromProto(Buffer.from(String(encoded), "base64"))
   }
 }

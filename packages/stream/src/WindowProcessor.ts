@@ -37,6 +37,22 @@ export interface Output {
   readonly rejected: ReadonlyArray<Rejected>
 }
 
+/** One window's state, as a checkpoint stores it. */
+export interface WindowSnapshot {
+  readonly key: string
+  readonly start: number
+  readonly end: number
+  /** Each aggregation's state, encoded as JSON. */
+  readonly states: Readonly<Record<string, unknown>>
+}
+
+/** What changed since the previous checkpoint: apply the deletes first, then the upserts. */
+export interface Checkpoint {
+  readonly watermark: number
+  readonly upserts: ReadonlyArray<WindowSnapshot>
+  readonly deletes: ReadonlyArray<{ readonly key: string; readonly start: number }>
+}
+
 interface WindowState {
   window: TimeWindow
   readonly states: Record<string, unknown>
@@ -56,6 +72,9 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
   private readonly names: ReadonlyArray<string>
   /** Sessions merged away during the current batch. */
   private removed: Array<{ key: string; windowStart: number }> = []
+  /** Windows changed, and windows gone, since the last checkpoint. */
+  private dirty = new Map<WindowState, string>()
+  private gone: Array<{ key: string; start: number }> = []
 
   constructor(readonly pipeline: Pipeline<T, A>) {
     this.spec = pipeline.table.windowed.window
@@ -105,6 +124,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
         for (const state of touched) {
           changed.add(state)
           changedKeys.set(state, key)
+          this.dirty.set(state, key)
         }
       } catch (error) {
         rejected.push({ event: record.event, reason: "poison", detail: describe(error) })
@@ -127,6 +147,49 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
       (r) => !rows.some((row) => row.key === r.key && row.windowStart === r.windowStart)
     )
     return { rows, removed, rejected }
+  }
+
+  /** The changes since the previous checkpoint (or since the start), and the watermark. */
+  takeCheckpoint(): Checkpoint {
+    const upserts: WindowSnapshot[] = []
+    for (const [state, key] of this.dirty)
+      if (this.isLive(key, state)) upserts.push(this.snapshot(key, state))
+    const checkpoint = { watermark: this.watermarkMs, upserts, deletes: this.gone }
+    this.dirty = new Map()
+    this.gone = []
+    return checkpoint
+  }
+
+  /** Every open window, encoded. */
+  snapshotAll(): ReadonlyArray<WindowSnapshot> {
+    const all: WindowSnapshot[] = []
+    for (const [key, states] of this.windows) for (const state of states) all.push(this.snapshot(key, state))
+    return all
+  }
+
+  /** Loads what a checkpoint stored, replacing the current state (on partition assignment). */
+  restore(watermark: number, windows: ReadonlyArray<WindowSnapshot>): void {
+    this.windows.clear()
+    this.dirty = new Map()
+    this.gone = []
+    this.watermarkMs = watermark
+    for (const snapshot of windows) {
+      const states: Record<string, unknown> = {}
+      for (const name of this.names) {
+        states[name] = this.pipeline.table.aggregations[name]!.decode(snapshot.states[name])
+      }
+      const list = this.windows.get(snapshot.key) ?? []
+      list.push({ window: { start: snapshot.start, end: snapshot.end }, states })
+      list.sort((a, b) => a.window.start - b.window.start)
+      this.windows.set(snapshot.key, list)
+    }
+  }
+
+  private snapshot(key: string, state: WindowState): WindowSnapshot {
+    const states: Record<string, unknown> = {}
+    for (const name of this.names)
+      states[name] = this.pipeline.table.aggregations[name]!.encode(state.states[name])
+    return { key, start: state.window.start, end: state.window.end, states }
   }
 
   /** Applies the latest state of a table's entities (records of its topic, in order). */
@@ -184,6 +247,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
       const open = states.filter((state) => {
         if (closesAt(this.spec, state.window) <= this.watermarkMs) {
           closed.push({ key, state })
+          this.gone.push({ key, start: state.window.start })
           return false
         }
         return true
@@ -256,7 +320,10 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
       )
     }
     this.fold(merged, element)
-    for (const old of near) this.removed.push({ key, windowStart: old.window.start })
+    for (const old of near) {
+      this.removed.push({ key, windowStart: old.window.start })
+      this.gone.push({ key, start: old.window.start })
+    }
     const rest = sessions.filter((s) => !near.includes(s))
     rest.push(merged)
     rest.sort((a, b) => a.window.start - b.window.start)
