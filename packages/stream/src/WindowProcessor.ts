@@ -87,8 +87,8 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
 
   /** Processes a batch, in order, then closes the windows the new watermark has passed. */
   process(records: ReadonlyArray<InputRecord>): Output {
-    const changed = new Set<WindowState>()
-    const changedKeys = new Map<WindowState, string>()
+    /** The windows this batch changed, with their keys. */
+    const changed = new Map<WindowState, string>()
     const rejected: Rejected[] = []
     this.removed = []
     const table = this.pipeline.table
@@ -122,8 +122,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
           })
         }
         for (const state of touched) {
-          changed.add(state)
-          changedKeys.set(state, key)
+          changed.set(state, key)
           this.dirty.set(state, key)
         }
       } catch (error) {
@@ -135,9 +134,9 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     const finals = this.advanceTo(batchWatermark)
     const finalStates = new Set(finals.map((f) => f.state))
     const rows: WindowRow[] = []
-    for (const state of changed) {
-      if (!finalStates.has(state) && this.isLive(changedKeys.get(state)!, state)) {
-        rows.push(this.row(changedKeys.get(state)!, state, false))
+    for (const [state, key] of changed) {
+      if (!finalStates.has(state) && this.isLive(key, state)) {
+        rows.push(this.row(key, state, false))
       }
     }
     for (const { key, state } of finals) rows.push(this.row(key, state, true))
