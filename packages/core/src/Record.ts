@@ -17,7 +17,11 @@ export const Headers = {
   error: "eventflow-error",
   /** The topic the event would have gone to, when known. */
   route: "eventflow-route",
-  receivedAt: "eventflow-received-at"
+  receivedAt: "eventflow-received-at",
+  /** The pipeline that set a record aside (late or poison records). */
+  pipeline: "eventflow-pipeline",
+  /** Where a set-aside record was read: `topic/partition/offset`. */
+  origin: "eventflow-origin"
 } as const
 
 export const eventRecord = (topic: string, key: string, event: CloudEvent, value: Buffer): LogRecord => {
@@ -27,7 +31,8 @@ export const eventRecord = (topic: string, key: string, event: CloudEvent, value
   return { topic, key, value, headers }
 }
 
-export type RejectionCode = "invalid" | "schema" | "too-large"
+/** Ingest rejects `invalid`, `schema` and `too-large`; pipelines set aside `late` and `poison` records. */
+export type RejectionCode = "invalid" | "schema" | "too-large" | "late" | "poison"
 
 export const dlqRecord = (
   topic: string,

@@ -61,20 +61,34 @@ export const anomalyRule = (
   }
 }
 
-interface KeyState {
+/** What a rule remembers of one key: whether an incident is open, and the running statistics. */
+export interface KeyState {
   open: boolean
   samples: number
   mean: number
   variance: number
 }
 
+/** Rule states by `rule NUL key`. */
+export type AlertStates = Map<string, KeyState>
+
 export class AlertEvaluator {
-  private readonly states = new Map<string, KeyState>()
+  private readonly touched = new Set<string>()
 
   constructor(
     readonly rules: ReadonlyArray<AlertRule>,
-    readonly source = "/eventflow/alerts"
+    readonly source = "/eventflow/alerts",
+    /** The states stored so far (the engine loads them with each checkpoint). */
+    private readonly store: AlertStates = new Map()
   ) {}
+
+  /** The states the evaluations so far changed, to store. */
+  states(): IterableIterator<[string, KeyState]> {
+    const { store, touched } = this
+    return (function* () {
+      for (const id of touched) yield [id, store.get(id)!] as [string, KeyState]
+    })()
+  }
 
   /** Evaluates final rows of a pipeline, in window order; returns the alerts they raise or resolve. */
   evaluate(pipeline: string, rows: ReadonlyArray<WindowRow>): CloudEvent[] {
@@ -86,8 +100,9 @@ export class AlertEvaluator {
         const value = row.values[rule.value]
         if (value === null || value === undefined) continue
         const id = `${rule.name}\u0000${row.key}`
-        const state = this.states.get(id) ?? { open: false, samples: 0, mean: 0, variance: 0 }
-        this.states.set(id, state)
+        const state = this.store.get(id) ?? { open: false, samples: 0, mean: 0, variance: 0 }
+        this.store.set(id, state)
+        this.touched.add(id)
         const firing = this.firing(rule.condition, state, value)
         if (firing !== undefined && !state.open) {
           state.open = true

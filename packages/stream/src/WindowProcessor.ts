@@ -42,11 +42,16 @@ export interface WindowSnapshot {
   readonly key: string
   readonly start: number
   readonly end: number
+  /** When the watermark passing this instant closes the window (its end plus grace, plus the gap for sessions). */
+  readonly closesAt: number
   /** Each aggregation's state, encoded as JSON. */
   readonly states: Readonly<Record<string, unknown>>
 }
 
-/** What changed since the previous checkpoint: apply the deletes first, then the upserts. */
+/**
+ * What changed since the previous checkpoint: apply the deletes first, then the upserts. Upserts
+ * include windows that closed since (their final state); deletes are sessions merged into another.
+ */
 export interface Checkpoint {
   readonly watermark: number
   readonly upserts: ReadonlyArray<WindowSnapshot>
@@ -151,8 +156,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
   /** The changes since the previous checkpoint (or since the start), and the watermark. */
   takeCheckpoint(): Checkpoint {
     const upserts: WindowSnapshot[] = []
-    for (const [state, key] of this.dirty)
-      if (this.isLive(key, state)) upserts.push(this.snapshot(key, state))
+    for (const [state, key] of this.dirty) upserts.push(this.snapshot(key, state))
     const checkpoint = { watermark: this.watermarkMs, upserts, deletes: this.gone }
     this.dirty = new Map()
     this.gone = []
@@ -166,13 +170,17 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     return all
   }
 
-  /** Loads what a checkpoint stored, replacing the current state (on partition assignment). */
-  restore(watermark: number, windows: ReadonlyArray<WindowSnapshot>): void {
+  /**
+   * Loads what a checkpoint stored, replacing the current state (on partition assignment). Windows
+   * the watermark has closed are left out: they are history, not state.
+   */
+  restore(watermark: number, windows: ReadonlyArray<Omit<WindowSnapshot, "closesAt">>): void {
     this.windows.clear()
     this.dirty = new Map()
     this.gone = []
     this.watermarkMs = watermark
     for (const snapshot of windows) {
+      if (closesAt(this.spec, { start: snapshot.start, end: snapshot.end }) <= watermark) continue
       const states: Record<string, unknown> = {}
       for (const name of this.names) {
         states[name] = this.pipeline.table.aggregations[name]!.decode(snapshot.states[name])
@@ -188,7 +196,13 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     const states: Record<string, unknown> = {}
     for (const name of this.names)
       states[name] = this.pipeline.table.aggregations[name]!.encode(state.states[name])
-    return { key, start: state.window.start, end: state.window.end, states }
+    return {
+      key,
+      start: state.window.start,
+      end: state.window.end,
+      closesAt: closesAt(this.spec, state.window),
+      states
+    }
   }
 
   /** Applies the latest state of a table's entities (records of its topic, in order). */
@@ -245,8 +259,8 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     for (const [key, states] of this.windows) {
       const open = states.filter((state) => {
         if (closesAt(this.spec, state.window) <= this.watermarkMs) {
+          // It stays dirty until the next checkpoint, which stores its final state.
           closed.push({ key, state })
-          this.gone.push({ key, start: state.window.start })
           return false
         }
         return true
@@ -322,6 +336,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     for (const old of near) {
       this.removed.push({ key, windowStart: old.window.start })
       this.gone.push({ key, start: old.window.start })
+      this.dirty.delete(old)
     }
     const rest = sessions.filter((s) => !near.includes(s))
     rest.push(merged)

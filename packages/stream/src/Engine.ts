@@ -1,0 +1,364 @@
+/**
+ * Runs one pipeline over the partitions assigned to this instance, whatever the log: the sources
+ * (Kafka, the embedded log) hand it batches of records; it decodes them, feeds each partition's
+ * WindowProcessor, and checkpoints: the changed windows, the read-model rows and the next offsets
+ * in one Postgres transaction (Store.checkpoint). Records set aside (late, poison), final rows and
+ * alerts are published inside that transaction, before it commits.
+ */
+import type { SqlClient } from "@effect/sql"
+import {
+  type BackendUnavailable,
+  type CloudEvent,
+  dlqRecord,
+  eventRecord,
+  Headers,
+  type LogRecord
+} from "@eventflow/core"
+import { Effect } from "effect"
+import type { AlertRule } from "./Alerts.ts"
+import type { Pipeline } from "./Dsl.ts"
+import {
+  type CheckpointResult,
+  checkpoint,
+  claimPartitions,
+  type Fenced,
+  type PartitionCheckpoint,
+  partitionId,
+  type TopicPartition
+} from "./Store.ts"
+import { type InputRecord, WindowProcessor } from "./WindowProcessor.ts"
+
+export interface SourceRecord {
+  readonly offset: bigint
+  /** The log's timestamp of the record, epoch ms (the event time of an event without `time`). */
+  readonly timestamp: number
+  readonly key: string | null
+  readonly value: Uint8Array | null
+}
+
+export interface EngineOptions {
+  /** This instance, as positions record it (host and pid, say). */
+  readonly owner: string
+  /** Checkpoint at least this often while records arrive (ms). */
+  readonly checkpointIntervalMs: number
+  /** …and after this many records, whichever comes first. */
+  readonly checkpointRecords: number
+  readonly dlqTopic: string
+  readonly alertsTopic: string
+  /** Where final rows go as CloudEvents, when the pipeline publishes them (`analytics.aggregated`). */
+  readonly sinkTopic: string | undefined
+  readonly rules: ReadonlyArray<AlertRule>
+  /**
+   * Appends records to the log from inside the checkpoint transaction. On the embedded log this
+   * must run in the caller's fiber (same connection); on Kafka it waits for the acknowledgement.
+   */
+  readonly publish: (records: ReadonlyArray<LogRecord>) => Effect.Effect<void, BackendUnavailable>
+}
+
+export interface EngineCounters {
+  processed: number
+  late: number
+  poison: number
+  checkpoints: number
+  rowsWritten: number
+  finalized: number
+  alerts: number
+  fenced: number
+  lastCheckpointMs: number
+}
+
+interface Task {
+  readonly tp: TopicPartition
+  readonly epoch: number
+  readonly processor: WindowProcessor<any, any>
+  nextOffset: bigint
+  /** Since the last checkpoint. */
+  processed: number
+  late: number
+  poison: number
+  setAside: LogRecord[]
+  changed: boolean
+}
+
+const decoder = new TextDecoder()
+
+const decode = (value: Uint8Array | null): CloudEvent => {
+  if (value === null) throw new TypeError("the record has no value (a tombstone)")
+  let event: unknown
+  try {
+    event = JSON.parse(decoder.decode(value))
+  } catch (error) {
+    throw new TypeError(`the record is not JSON: ${(error as Error).message}`)
+  }
+  if (
+    event === null ||
+    typeof event !== "object" ||
+    typeof (event as CloudEvent).id !== "string" ||
+    typeof (event as CloudEvent).type !== "string"
+  ) {
+    throw new TypeError("the record is not a CloudEvent in structured mode (no string id and type)")
+  }
+  return event as CloudEvent
+}
+
+export class PipelineEngine {
+  private readonly tasks = new Map<string, Task>()
+  private pendingRecords = 0
+  private lastCheckpointAt = Date.now()
+  readonly counters: EngineCounters = {
+    processed: 0,
+    late: 0,
+    poison: 0,
+    checkpoints: 0,
+    rowsWritten: 0,
+    finalized: 0,
+    alerts: 0,
+    fenced: 0,
+    lastCheckpointMs: 0
+  }
+
+  constructor(
+    readonly pipeline: Pipeline,
+    readonly options: EngineOptions
+  ) {}
+
+  /** The partitions this instance has loaded. */
+  get assigned(): ReadonlyArray<TopicPartition> {
+    return [...this.tasks.values()].map((t) => t.tp)
+  }
+
+  has(tp: TopicPartition): boolean {
+    return this.tasks.has(partitionId(tp))
+  }
+
+  /** The offset the next record of a loaded partition must have. */
+  nextOffset(tp: TopicPartition): bigint | undefined {
+    return this.tasks.get(partitionId(tp))?.nextOffset
+  }
+
+  /** Loads partitions (fencing their previous owner); returns where each must be read from. */
+  claim(partitions: ReadonlyArray<TopicPartition>) {
+    return Effect.gen(this, function* () {
+      const fresh = partitions.filter((tp) => !this.has(tp))
+      if (fresh.length === 0) return
+      const claimed = yield* claimPartitions(this.pipeline, fresh, this.options.owner)
+      for (const c of claimed) {
+        const processor = new WindowProcessor(this.pipeline)
+        processor.restore(c.watermark, c.windows)
+        const tp = { topic: c.topic, partition: c.partition }
+        this.tasks.set(partitionId(tp), {
+          tp,
+          epoch: c.epoch,
+          processor,
+          nextOffset: c.nextOffset,
+          processed: 0,
+          late: 0,
+          poison: 0,
+          setAside: [],
+          changed: false
+        })
+      }
+    })
+  }
+
+  /** Forgets partitions (revoked, or fenced): whatever they did since their checkpoint is redone by the next owner. */
+  drop(partitions: ReadonlyArray<TopicPartition> | "all"): void {
+    if (partitions === "all") this.tasks.clear()
+    else for (const tp of partitions) this.tasks.delete(partitionId(tp))
+  }
+
+  /**
+   * Processes records of a loaded partition, in offset order. Records before its next offset
+   * (delivered again) are skipped; the caller makes sure none is missing before the first.
+   */
+  handle(tp: TopicPartition, records: ReadonlyArray<SourceRecord>): void {
+    const task = this.tasks.get(partitionId(tp))
+    if (task === undefined) throw new Error(`partition ${partitionId(tp)} is not loaded`)
+    const inputs: InputRecord[] = []
+    const origins: SourceRecord[] = []
+    let last: SourceRecord | undefined
+    for (const record of records) {
+      if (record.offset < task.nextOffset) continue
+      last = record
+      try {
+        inputs.push({ event: decode(record.value), timestamp: record.timestamp })
+        origins.push(record)
+      } catch (error) {
+        task.poison++
+        task.setAside.push(this.setAside(tp, record, "poison", (error as Error).message))
+      }
+    }
+    if (last === undefined) return
+    const output = task.processor.process(inputs)
+    if (output.rejected.length > 0) {
+      const byEvent = new Map<CloudEvent, SourceRecord>()
+      inputs.forEach((input, i) => byEvent.set(input.event, origins[i]!))
+      for (const rejected of output.rejected) {
+        if (rejected.reason === "late") task.late++
+        else task.poison++
+        const origin = byEvent.get(rejected.event)!
+        task.setAside.push(this.setAside(tp, origin, rejected.reason, rejected.detail))
+      }
+    }
+    const count = Number(last.offset - task.nextOffset + 1n)
+    task.processed += count
+    task.nextOffset = last.offset + 1n
+    task.changed = true
+    this.pendingRecords += count
+  }
+
+  private setAside(
+    tp: TopicPartition,
+    record: SourceRecord,
+    reason: "late" | "poison",
+    detail: string
+  ): LogRecord {
+    const base = dlqRecord(
+      this.options.dlqTopic,
+      record.key,
+      Buffer.from(record.value ?? new Uint8Array()),
+      reason,
+      `pipeline '${this.pipeline.name}': ${detail}`,
+      new Date().toISOString()
+    )
+    return {
+      ...base,
+      headers: {
+        ...base.headers,
+        [Headers.pipeline]: this.pipeline.name,
+        [Headers.origin]: `${tp.topic}/${tp.partition}/${record.offset}`
+      }
+    }
+  }
+
+  /** True when records wait and the interval or the record count says it is time. */
+  checkpointDue(now = Date.now()): boolean {
+    if (this.pendingRecords === 0) return false
+    return (
+      this.pendingRecords >= this.options.checkpointRecords ||
+      now - this.lastCheckpointAt >= this.options.checkpointIntervalMs
+    )
+  }
+
+  /** True when something was processed since the last checkpoint. */
+  get pending(): boolean {
+    return this.pendingRecords > 0
+  }
+
+  /**
+   * Writes one checkpoint for every loaded partition that changed. Fenced partitions are dropped
+   * (their new owner redoes their work); any other failure drops every partition, since the
+   * changes it carried are no longer tracked: they are reloaded and their records read again.
+   */
+  checkpoint(): Effect.Effect<CheckpointResult | undefined, BackendUnavailable, SqlClient.SqlClient> {
+    return Effect.gen(this, function* () {
+      const tasks = [...this.tasks.values()].filter((t) => t.changed)
+      this.pendingRecords = 0
+      this.lastCheckpointAt = Date.now()
+      if (tasks.length === 0) return undefined
+      const started = performance.now()
+      const parts: PartitionCheckpoint[] = tasks.map((task) => {
+        const taken = task.processor.takeCheckpoint()
+        const part = {
+          topic: task.tp.topic,
+          partition: task.tp.partition,
+          epoch: task.epoch,
+          nextOffset: task.nextOffset,
+          watermark: taken.watermark,
+          processed: task.processed,
+          late: task.late,
+          poison: task.poison,
+          upserts: taken.upserts,
+          deletes: taken.deletes
+        }
+        return part
+      })
+      const setAside = tasks.flatMap((t) => t.setAside)
+      for (const task of tasks) {
+        task.processed = 0
+        task.late = 0
+        task.poison = 0
+        task.setAside = []
+        task.changed = false
+      }
+      const result = yield* checkpoint(this.pipeline, parts, {
+        rules: this.options.rules,
+        publish: (result) => this.options.publish([...setAside, ...this.outputs(result)])
+      }).pipe(
+        Effect.catchTag("Fenced", (fenced: Fenced) =>
+          Effect.gen(this, function* () {
+            this.counters.fenced += fenced.partitions.length
+            this.drop(fenced.partitions)
+            yield* Effect.logWarning(fenced.message)
+            return undefined
+          })
+        ),
+        Effect.tapError(() => Effect.sync(() => this.drop("all")))
+      )
+      if (result === undefined) {
+        // The partitions that were not fenced were rolled back with the others: reload them too.
+        this.drop("all")
+        return undefined
+      }
+      for (const part of parts) {
+        this.counters.processed += part.processed
+        this.counters.late += part.late
+        this.counters.poison += part.poison
+      }
+      this.counters.checkpoints++
+      this.counters.rowsWritten += result.rowsWritten
+      this.counters.finalized += result.finalized.length
+      this.counters.alerts += result.alerts.length
+      this.counters.lastCheckpointMs = performance.now() - started
+      // A partition that has not seen an event yet (only those can be behind) takes the finalized
+      // time as its watermark, so that an old first event is late rather than a change to a final row.
+      if (Number.isFinite(result.finalizedThrough)) {
+        for (const task of this.tasks.values()) {
+          if (task.processor.watermark < result.finalizedThrough)
+            task.processor.advance(result.finalizedThrough)
+        }
+      }
+      return result
+    })
+  }
+
+  /** Final rows (to the sink topic) and alerts (to the alerts topic), as CloudEvents with deterministic ids. */
+  private outputs(result: CheckpointResult): LogRecord[] {
+    const records: LogRecord[] = []
+    const sink = this.options.sinkTopic
+    if (sink !== undefined) {
+      for (const row of result.finalized) {
+        const id = `${this.pipeline.name}/${row.key}/${row.windowStart}`
+        const event: CloudEvent = {
+          specversion: "1.0",
+          id,
+          source: `/eventflow/pipelines/${this.pipeline.name}`,
+          type: "eventflow.window.final",
+          subject: row.key,
+          time: new Date(row.windowEnd).toISOString(),
+          datacontenttype: "application/json",
+          data: {
+            pipeline: this.pipeline.name,
+            key: row.key,
+            windowStart: new Date(row.windowStart).toISOString(),
+            windowEnd: new Date(row.windowEnd).toISOString(),
+            final: true,
+            values: row.values
+          }
+        }
+        records.push(eventRecord(sink, id, event, Buffer.from(JSON.stringify(event))))
+      }
+    }
+    for (const alert of result.alerts) {
+      records.push(
+        eventRecord(
+          this.options.alertsTopic,
+          alert.subject ?? alert.id,
+          alert,
+          Buffer.from(JSON.stringify(alert))
+        )
+      )
+    }
+    return records
+  }
+}
