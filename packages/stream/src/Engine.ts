@@ -192,7 +192,7 @@ export class PipelineEngine {
     const output = task.processor.process(inputs)
     if (output.rejected.length > 0) {
       const byEvent = new Map<CloudEvent, SourceRecord>()
-      inputs.forEach((input, i) => byEvent.set(input.event, origins[i]!))
+      for (let i = 0; i < inputs.length; i++) byEvent.set(inputs[i]!.event, origins[i]!)
       for (const rejected of output.rejected) {
         if (rejected.reason === "late") task.late++
         else task.poison++
