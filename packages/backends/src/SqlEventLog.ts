@@ -26,6 +26,16 @@ export class EmbeddedLogReader extends Context.Tag("backends/EmbeddedLogReader")
       limit: number
     ) => Effect.Effect<ReadonlyArray<StoredRecord>, BackendUnavailable>
     readonly partitions: (topic: string) => Effect.Effect<number, BackendUnavailable>
+    /** Every topic and its partition count. */
+    readonly topics: Effect.Effect<
+      ReadonlyArray<{ readonly name: string; readonly partitions: number }>,
+      BackendUnavailable
+    >
+    /**
+     * Appends in the caller's fiber, not batched: inside a transaction of the caller (the stream
+     * engine's checkpoint) it joins that transaction, where a batched append would wait for it.
+     */
+    readonly appendNow: (records: ReadonlyArray<LogRecord>) => Effect.Effect<void, BackendUnavailable>
   }
 >() {}
 
@@ -186,6 +196,11 @@ export const makeSqlEventLog = (options: SqlEventLogOptions) =>
           ),
           Effect.mapError(unavailable)
         ),
+      topics: sql<{
+        name: string
+        partitions: number
+      }>`SELECT name, partitions FROM eventflow_topics ORDER BY name`.pipe(Effect.mapError(unavailable)),
+      appendNow: (records) => (records.length === 0 ? Effect.void : write(records)),
       partitions: (topic) =>
         Effect.suspend(() => {
           const n = partitionCounts.get(topic)

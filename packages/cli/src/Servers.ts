@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { HttpServer } from "@effect/platform"
-import { layerBackends, type Mode, readMode } from "@eventflow/backends"
+import { type Backends, layerBackends, type Mode, readMode } from "@eventflow/backends"
 import { WriteKeys } from "@eventflow/core"
 import {
   IngestConfig,
@@ -16,6 +16,7 @@ import {
   layerTopics
 } from "@eventflow/ingest"
 import { Config, Console, Effect, Layer, Option, Redacted } from "effect"
+import { layerPipelines } from "./Stream.ts"
 
 /** The dev key: EVENTFLOW_DEV_WRITE_KEY, else the one kept in the data directory, else a new one. */
 const devKeyLayer = (dataDir: string) =>
@@ -62,7 +63,10 @@ export const runServer = (role: "dev" | "ingest") =>
       )
     )
     const app = layerHttp(ingestRouter, listen).pipe(Layer.provideMerge(services))
-    const withBanner = Layer.mergeAll(banner, devKey).pipe(Layer.provideMerge(app))
+    // `eventflow dev` runs the pipelines too (the embedded log, or Kafka in distributed mode).
+    const pipelines =
+      role === "dev" ? (layerPipelines(mode) as Layer.Layer<never, unknown, Backends>) : Layer.empty
+    const withBanner = Layer.mergeAll(banner, devKey, pipelines).pipe(Layer.provideMerge(app))
     // Spans stay in the code for an OTLP exporter; with none configured, tracing would only cost time.
     return yield* Layer.launch(withBanner).pipe(Effect.withTracerEnabled(false))
   })

@@ -5,6 +5,7 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Logger, LogLevel } from "effect"
 import { createKey, listKeys, revokeKey } from "./Keys.ts"
 import { runServer } from "./Servers.ts"
+import { processCommand, queryCommand, replayCommand } from "./Stream.ts"
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON lines"))
 
@@ -16,6 +17,40 @@ const dev = Command.make("dev", {}, () => runServer("dev")).pipe(
 const ingest = Command.make("ingest", {}, () => runServer("ingest")).pipe(
   Command.withDescription("Run the ingest service (HTTP → dedup → Kafka)")
 )
+
+const process_ = Command.make("process", {}, () => processCommand).pipe(
+  Command.withDescription(
+    "Run the pipelines (EVENTFLOW_PIPELINES, else ./pipelines, else the examples); instances share partitions on Kafka"
+  )
+)
+const query = Command.make(
+  "query",
+  {
+    pipeline: Args.text({ name: "pipeline" }),
+    key: Options.text("key").pipe(Options.withDescription("only this key"), Options.optional),
+    from: Options.text("from").pipe(
+      Options.withDescription("windows ending after this ISO time"),
+      Options.optional
+    ),
+    to: Options.text("to").pipe(
+      Options.withDescription("windows starting before this ISO time"),
+      Options.optional
+    ),
+    limit: Options.integer("limit").pipe(
+      Options.withDescription("at most this many rows"),
+      Options.withDefault(10_000)
+    ),
+    json
+  },
+  ({ pipeline, ...options }) => queryCommand(pipeline, options)
+).pipe(
+  Command.withDescription(
+    "Print a pipeline's window rows (through the running eventflow dev in embedded mode)"
+  )
+)
+const replay = Command.make("replay", { pipeline: Args.text({ name: "pipeline" }) }, ({ pipeline }) =>
+  replayCommand(pipeline)
+).pipe(Command.withDescription("Rebuild a pipeline's read model from the start of the log, showing progress"))
 
 const create = Command.make(
   "create",
@@ -39,7 +74,9 @@ const keys = Command.make("keys").pipe(
   Command.withDescription("Manage write keys")
 )
 
-const eventflow = Command.make("eventflow").pipe(Command.withSubcommands([dev, ingest, keys]))
+const eventflow = Command.make("eventflow").pipe(
+  Command.withSubcommands([dev, ingest, process_, query, replay, keys])
+)
 
 const cli = Command.run(eventflow, { name: "eventflow", version: "0.1.0" })
 

@@ -63,12 +63,25 @@ const jarIsFresh = (): boolean => {
   return statSync(jarFile).mtimeMs >= Math.max(newestMtimeMs(pomFile), newestMtimeMs(sourcesDir))
 }
 
+const MAVEN_BOILERPLATE =
+  /^\[ERROR\] *(\[Help \d+\]|-> \[Help|To see the full|Re-run Maven|For more information|$)/
+
+/** Maven's output without colours and without its generic "re-run with -e / see the wiki" advice. */
+const mavenErrors = (output: string) =>
+  tail(
+    output
+      .replace(/\x1b\[[0-9;]*m/g, "")
+      .split("\n")
+      .filter((line) => !MAVEN_BOILERPLATE.test(line))
+      .join("\n")
+  )
+
 const mavenArgs = (): ReadonlyArray<string> =>
   (process.env.EVENTFLOW_MAVEN_ARGS ?? "").split(/\s+/).filter((arg) => arg !== "")
 
 const runMaven = (): Promise<void> =>
   new Promise((resolve, reject) => {
-    const args = ["-q", "-B", ...mavenArgs(), "-f", pomFile, "package", "-DskipTests"]
+    const args = ["-q", "-B", "-Dstyle.color=never", ...mavenArgs(), "-f", pomFile, "package", "-DskipTests"]
     const child = spawn("mvn", args, { cwd: projectDir, stdio: ["ignore", "pipe", "pipe"] })
     let output = ""
     const collect = (chunk: string) => {
@@ -94,7 +107,7 @@ const runMaven = (): Promise<void> =>
       const why = signal !== null ? `killed by ${signal}` : `exit code ${code}`
       reject(
         new Error(
-          `Building the Kafka Streams reference failed (mvn -f ${pomFile} package, ${why}):\n${tail(output)}`
+          `Building the Kafka Streams reference failed (mvn -f ${pomFile} package, ${why}):\n${mavenErrors(output)}`
         )
       )
     })

@@ -7,4 +7,5 @@ export default pipeline(
     .selectKey((event) => event.type)
     .window(Tumbling.ofSizeAndGrace("1 minute", "10 seconds"))
     .aggregate({ events: count() })
+    .to("analytics.aggregated")
 )

@@ -151,8 +151,18 @@ export class WindowedStream<T> {
 export class Table<T, A extends Aggregations<T>> {
   constructor(
     readonly windowed: WindowedStream<T>,
-    readonly aggregations: A
+    readonly aggregations: A,
+    /** The topic final rows are published to, as CloudEvents (besides the read model). */
+    readonly sink?: string
   ) {}
+
+  /** Also publishes each row, when final, to a topic (`analytics.aggregated`, say) as a CloudEvent. */
+  to(topic: string): Table<T, A> {
+    if (typeof topic !== "string" || topic === "" || topic.includes("*")) {
+      throw new TypeError("to() needs a topic name")
+    }
+    return new Table(this.windowed, this.aggregations, topic)
+  }
 }
 
 /** A stream of the CloudEvents of a topic, of several, or of every topic a pattern matches. */
@@ -170,6 +180,8 @@ export const from = <T = CloudEvent>(
 export interface Pipeline<T = any, A extends Aggregations<T> = Aggregations<T>> {
   readonly name: string
   readonly table: Table<T, A>
+  /** The topic final rows go to, when the table has one (`to(...)`). */
+  readonly sink: string | undefined
 }
 
 const PIPELINE_NAME = /^[a-z0-9][a-z0-9-]*$/
@@ -178,5 +190,5 @@ export const pipeline = <T, A extends Aggregations<T>>(name: string, table: Tabl
   if (!PIPELINE_NAME.test(name)) {
     throw new TypeError(`pipeline name '${name}' must be lower-case letters, digits and '-'`)
   }
-  return { name, table }
+  return { name, table, sink: table.sink }
 }

@@ -16,17 +16,18 @@ import {
 } from "@eventflow/core"
 import { Effect } from "effect"
 import type { AlertRule } from "./Alerts.ts"
-import type { Pipeline } from "./Dsl.ts"
+import type { Pipeline, TableSource } from "./Dsl.ts"
 import {
   type CheckpointResult,
   checkpoint,
   claimPartitions,
   type Fenced,
+  lostPartitions,
   type PartitionCheckpoint,
   partitionId,
   type TopicPartition
 } from "./Store.ts"
-import { type InputRecord, WindowProcessor } from "./WindowProcessor.ts"
+import { applyTableRecords, type InputRecord, type TableStates, WindowProcessor } from "./WindowProcessor.ts"
 
 export interface SourceRecord {
   readonly offset: bigint
@@ -103,6 +104,8 @@ const decode = (value: Uint8Array | null): CloudEvent => {
 
 export class PipelineEngine {
   private readonly tasks = new Map<string, Task>()
+  /** The joined tables, shared by every partition's processor. */
+  private readonly tables: TableStates = new Map()
   private pendingRecords = 0
   private lastCheckpointAt = Date.now()
   readonly counters: EngineCounters = {
@@ -144,6 +147,7 @@ export class PipelineEngine {
       const claimed = yield* claimPartitions(this.pipeline, fresh, this.options.owner)
       for (const c of claimed) {
         const processor = new WindowProcessor(this.pipeline)
+        processor.useTables(this.tables)
         processor.restore(c.watermark, c.windows)
         const tp = { topic: c.topic, partition: c.partition }
         this.tasks.set(partitionId(tp), {
@@ -159,6 +163,19 @@ export class PipelineEngine {
         })
       }
     })
+  }
+
+  /** Applies records of a joined table's topic (undecodable ones are skipped: a table is not a stream). */
+  updateTable(source: TableSource<unknown>, records: ReadonlyArray<SourceRecord>): void {
+    const inputs: InputRecord[] = []
+    for (const record of records) {
+      try {
+        inputs.push({ event: decode(record.value), timestamp: record.timestamp })
+      } catch {
+        // A tombstone or a foreign record: nothing to apply.
+      }
+    }
+    applyTableRecords(this.tables, source, inputs)
   }
 
   /** Forgets partitions (revoked, or fenced): whatever they did since their checkpoint is redone by the next owner. */
@@ -229,6 +246,25 @@ export class PipelineEngine {
         [Headers.origin]: `${tp.topic}/${tp.partition}/${record.offset}`
       }
     }
+  }
+
+  /**
+   * Drops the partitions this instance no longer owns in Postgres (another instance claimed them,
+   * or a replay reset the pipeline), so that they are claimed again and read from their stored
+   * offsets. Checkpoints find out too, but an idle partition has none; call this now and then.
+   */
+  verifyOwnership() {
+    return Effect.gen(this, function* () {
+      const held = [...this.tasks.values()].map((t) => ({ ...t.tp, epoch: t.epoch }))
+      const lost = yield* lostPartitions(this.pipeline, held)
+      if (lost.length > 0) {
+        this.drop(lost)
+        yield* Effect.logInfo(
+          `pipeline '${this.pipeline.name}': ${lost.map(partitionId).join(", ")} no longer ours; reloading`
+        )
+      }
+      return lost
+    })
   }
 
   /** True when records wait and the interval or the record count says it is time. */

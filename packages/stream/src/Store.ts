@@ -139,7 +139,7 @@ export const registerPipeline = (pipeline: Pipeline) =>
     }
   })
 
-/** Deletes everything a pipeline stored (its read model, state, positions and alerts). */
+/** Deletes everything a pipeline stored (its read model, state, positions and alerts), to start over. */
 export const resetPipeline = (pipeline: Pipeline) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -151,7 +151,9 @@ export const resetPipeline = (pipeline: Pipeline) =>
         yield* sql`DELETE FROM eventflow_stream_positions WHERE pipeline = ${name}`
         yield* sql`DELETE FROM eventflow_alert_state WHERE pipeline = ${name}`
         yield* sql`DELETE FROM eventflow_alerts WHERE pipeline = ${name}`
-        yield* sql`DELETE FROM eventflow_pipelines WHERE name = ${name}`
+        // The pipeline stays known, with the current definition, and nothing final yet.
+        yield* sql`INSERT INTO eventflow_pipelines (name, fingerprint) VALUES (${name}, ${fingerprint(pipeline)})
+                   ON CONFLICT (name) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, finalized_through = NULL`
       })
     )
   }).pipe(Effect.mapError(unavailable))
@@ -231,6 +233,26 @@ export const claimPartitions = (
         })
       })
     )
+  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))))
+
+/** The partitions of these that this owner (by epoch) no longer holds: taken over, or reset by a replay. */
+export const lostPartitions = (
+  pipeline: Pipeline,
+  held: ReadonlyArray<TopicPartition & { readonly epoch: number }>
+) =>
+  Effect.gen(function* () {
+    if (held.length === 0) return []
+    const sql = yield* SqlClient.SqlClient
+    const kept = yield* sql<{ topic: string; partition: number }>`
+      SELECT s.topic, s.partition FROM eventflow_stream_positions s
+      JOIN unnest(${held.map((h) => h.topic)}::text[], ${held.map((h) => h.partition)}::int[],
+                  ${big(held.map((h) => h.epoch))}::bigint[]) AS x(t, p, e)
+        ON s.topic = x.t AND s.partition = x.p AND s.epoch = x.e
+      WHERE s.pipeline = ${pipeline.name}`
+    const ids = new Set(kept.map(partitionId))
+    return held
+      .filter((h) => !ids.has(partitionId(h)))
+      .map((h) => ({ topic: h.topic, partition: h.partition }))
   }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))))
 
 export interface PartitionCheckpoint extends TopicPartition {

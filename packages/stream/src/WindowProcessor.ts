@@ -63,6 +63,29 @@ interface WindowState {
   readonly states: Record<string, unknown>
 }
 
+/** The states of joined tables: per table, key → latest value. */
+export type TableStates = Map<TableSource<unknown>, Map<string, unknown>>
+
+/** Applies entity-state records to a table's states; an undefined value deletes the key. */
+export const applyTableRecords = (
+  tables: TableStates,
+  source: TableSource<unknown>,
+  records: ReadonlyArray<InputRecord>
+): void => {
+  let entries = tables.get(source)
+  if (entries === undefined) {
+    entries = new Map()
+    tables.set(source, entries)
+  }
+  for (const record of records) {
+    const key = source.keyOf(record.event)
+    if (typeof key !== "string") continue
+    const value = source.valueOf(record.event)
+    if (value === undefined) entries.delete(key)
+    else entries.set(key, value)
+  }
+}
+
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 const DROPPED: unique symbol = Symbol("dropped")
@@ -71,8 +94,8 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
   private watermarkMs = Number.NEGATIVE_INFINITY
   /** key → windows of that key, by start (fixed windows) or in time order (sessions). */
   private readonly windows = new Map<string, WindowState[]>()
-  /** The tables the pipeline joins: key → latest value. */
-  private readonly tables = new Map<TableSource<unknown>, Map<string, unknown>>()
+  /** The tables the pipeline joins: key → latest value (shared by an engine's processors). */
+  private tables: TableStates = new Map()
   private readonly spec: WindowSpec
   private readonly names: ReadonlyArray<string>
   /** Sessions merged away during the current batch. */
@@ -207,18 +230,12 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
 
   /** Applies the latest state of a table's entities (records of its topic, in order). */
   updateTable(source: TableSource<unknown>, records: ReadonlyArray<InputRecord>): void {
-    let entries = this.tables.get(source)
-    if (entries === undefined) {
-      entries = new Map()
-      this.tables.set(source, entries)
-    }
-    for (const record of records) {
-      const key = source.keyOf(record.event)
-      if (typeof key !== "string") continue
-      const value = source.valueOf(record.event)
-      if (value === undefined) entries.delete(key)
-      else entries.set(key, value)
-    }
+    applyTableRecords(this.tables, source, records)
+  }
+
+  /** Reads joined tables from these states (the engine keeps one set for all its partitions). */
+  useTables(tables: TableStates): void {
+    this.tables = tables
   }
 
   private apply(operations: ReadonlyArray<Operation>, input: unknown, key: string | undefined): unknown {

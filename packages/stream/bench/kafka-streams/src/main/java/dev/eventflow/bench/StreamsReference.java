@@ -37,6 +37,8 @@ import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.errors.TopicExistsException;
@@ -544,6 +546,7 @@ public final class StreamsReference {
       result.put("guarantee", options.guarantee);
       System.out.println(MAPPER.writeValueAsString(result));
       System.out.flush();
+      reportDroppedRecords(streams);
       return 0;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -563,6 +566,21 @@ public final class StreamsReference {
       } catch (IllegalStateException alreadyShuttingDown) {
         // the hook runs anyway
       }
+    }
+  }
+
+  /** Warns about records Kafka Streams skipped (later than the window's grace), if any. */
+  static void reportDroppedRecords(KafkaStreams streams) {
+    double dropped = 0;
+    for (Map.Entry<MetricName, ? extends Metric> e : streams.metrics().entrySet()) {
+      MetricName name = e.getKey();
+      if (name.name().equals("dropped-records-total") && name.group().equals("stream-task-metrics")) {
+        Object value = e.getValue().metricValue();
+        if (value instanceof Number n && !Double.isNaN(n.doubleValue())) dropped += n.doubleValue();
+      }
+    }
+    if (dropped > 0) {
+      warn("Kafka Streams dropped " + (long) dropped + " records (later than the window's grace period)");
     }
   }
 

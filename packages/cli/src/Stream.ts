@@ -1,0 +1,247 @@
+/** `eventflow process`, `eventflow query` and `eventflow replay`, and the pipelines `eventflow dev` runs. */
+import { SqlClient } from "@effect/sql"
+import {
+  type Backends,
+  DataDirConfig,
+  type EmbeddedLogReader,
+  layerBackends,
+  type Mode,
+  readMode,
+  runningOwner
+} from "@eventflow/backends"
+import { migrateStream, pipelineStatus, queryResults, resetPipeline } from "@eventflow/stream"
+import {
+  type LoadedPipelines,
+  loadPipelines,
+  PipelinesFolderConfig,
+  runEmbedded,
+  runKafka,
+  StreamConfig
+} from "@eventflow/stream/runtime"
+import { Console, Data, Duration, Effect, Layer, Option } from "effect"
+import { Kafka, logLevel } from "kafkajs"
+
+export class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}
+
+const loadConfigured = Effect.gen(function* () {
+  const folder = yield* PipelinesFolderConfig
+  return yield* loadPipelines(folder)
+})
+
+const describeLoaded = (loaded: LoadedPipelines) =>
+  `${loaded.pipelines.length} pipeline(s) from ${loaded.folder}: ${loaded.pipelines.map((p) => p.name).join(", ")}` +
+  (loaded.rules.length > 0 ? `; ${loaded.rules.length} alert rule(s)` : "")
+
+/** Runs the loaded pipelines on the mode's log (needs the backends of the mode in context). */
+export const runPipelines = (mode: Mode, loaded: LoadedPipelines) =>
+  Effect.gen(function* () {
+    const settings = yield* StreamConfig
+    if (loaded.pipelines.length === 0) {
+      yield* Console.log(`No pipelines in ${loaded.folder}.`)
+      return yield* Effect.never
+    }
+    yield* Console.log(`Running ${describeLoaded(loaded)}`)
+    return yield* mode._tag === "embedded"
+      ? runEmbedded(loaded, settings)
+      : runKafka(loaded, settings, mode.kafka)
+  })
+
+/** The layer `eventflow dev` adds: its pipelines, run in the background for the life of the server. */
+export const layerPipelines = (mode: Mode) =>
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const loaded = yield* loadConfigured
+      yield* Effect.forkScoped(
+        runPipelines(mode, loaded).pipe(
+          Effect.tapErrorCause((cause) => Effect.logError("the pipelines stopped", cause))
+        )
+      )
+    })
+  )
+
+/** `eventflow process`: the stream engine alone (consumer groups on Kafka, or the embedded log). */
+export const processCommand = Effect.gen(function* () {
+  const mode = yield* readMode
+  const loaded = yield* loadConfigured
+  const backends = layerBackends(mode, { dedup: false, embedded: "own", eventLog: true })
+  return yield* runPipelines(mode, loaded).pipe(
+    Effect.provide(backends as Layer.Layer<Backends | EmbeddedLogReader, unknown>)
+  )
+})
+
+/** The read model alone: attached to a running `eventflow dev` in embedded mode. */
+const withReadModel = <A, E>(use: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+  Effect.gen(function* () {
+    const mode = yield* readMode
+    const layer = layerBackends(mode, { dedup: false, embedded: "attach", eventLog: false })
+    return yield* Effect.zipRight(migrateStream, use).pipe(
+      Effect.provide(layer as Layer.Layer<SqlClient.SqlClient, unknown>)
+    )
+  })
+
+const parseTime = (what: string, value: Option.Option<string>) =>
+  Option.isNone(value)
+    ? Effect.succeed(undefined)
+    : Effect.suspend(() => {
+        const ms = Date.parse(value.value)
+        return Number.isNaN(ms)
+          ? Effect.fail(new CliError({ message: `--${what} '${value.value}' is not an ISO 8601 time` }))
+          : Effect.succeed(ms)
+      })
+
+const knownPipelines = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ name: string }>`SELECT name FROM eventflow_pipelines ORDER BY name`
+  return rows.map((r) => r.name)
+})
+
+export interface QueryOptions {
+  readonly key: Option.Option<string>
+  readonly from: Option.Option<string>
+  readonly to: Option.Option<string>
+  readonly limit: number
+  readonly json: boolean
+}
+
+/** `eventflow query <pipeline>`: the pipeline's rows, one JSON object per line with --json. */
+export const queryCommand = (pipeline: string, options: QueryOptions) =>
+  Effect.gen(function* () {
+    const from = yield* parseTime("from", options.from)
+    const to = yield* parseTime("to", options.to)
+    if (!(options.limit > 0)) return yield* new CliError({ message: "--limit must be a positive number" })
+    yield* withReadModel(
+      Effect.gen(function* () {
+        const known = yield* knownPipelines
+        if (!known.includes(pipeline)) {
+          return yield* new CliError({
+            message: `no pipeline named '${pipeline}' has run here${known.length > 0 ? `; known: ${known.join(", ")}` : ""}`
+          })
+        }
+        const rows = yield* queryResults(pipeline, {
+          key: Option.getOrUndefined(options.key),
+          from,
+          to,
+          limit: options.limit
+        })
+        for (const row of rows) {
+          const line = {
+            pipeline,
+            key: row.key,
+            windowStart: new Date(row.windowStart).toISOString(),
+            windowEnd: new Date(row.windowEnd).toISOString(),
+            final: row.final,
+            values: row.values
+          }
+          if (options.json) yield* Console.log(JSON.stringify(line))
+          else
+            yield* Console.log(
+              `${line.windowStart}  ${line.windowEnd}  ${row.final ? "final" : "open "}  ${row.key}  ${Object.entries(
+                row.values
+              )
+                .map(([k, v]) => `${k}=${v}`)
+                .join(" ")}`
+            )
+        }
+        if (!options.json && rows.length === 0) yield* Console.log(`No rows for '${pipeline}' yet.`)
+      })
+    )
+  })
+
+/** The end offsets of the pipeline's source partitions now: what a replay must reach. */
+const progressLine = (name: string, done: number, total: number) =>
+  `replay ${name}: ${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} records (${
+    total === 0 ? 100 : Math.floor((done / total) * 100)
+  }%)`
+
+const sourceEnds = (mode: Mode, loaded: LoadedPipelines, name: string) =>
+  Effect.gen(function* () {
+    const settings = yield* StreamConfig
+    const pipeline = loaded.pipelines.find((p) => p.name === name)!
+    const patterns = pipeline.table.windowed.keyed.source.topics.map(
+      (t) =>
+        new RegExp(
+          `^${(settings.topicPrefix + t).replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`
+        )
+    )
+    if (mode._tag === "embedded") {
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{ topic: string; next_offset: string }>`
+        SELECT topic, next_offset FROM eventflow_partitions`
+      return rows
+        .filter((r) => patterns.some((p) => p.test(r.topic)))
+        .reduce((n, r) => n + Number(r.next_offset), 0)
+    }
+    const kafka = new Kafka({
+      clientId: mode.kafka.clientId,
+      brokers: [...mode.kafka.brokers],
+      logLevel: logLevel.NOTHING
+    })
+    const admin = kafka.admin()
+    return yield* Effect.tryPromise({
+      try: async () => {
+        await admin.connect()
+        try {
+          const topics = (await admin.listTopics()).filter((t) => patterns.some((p) => p.test(t)))
+          let total = 0
+          for (const topic of topics) {
+            for (const o of await admin.fetchTopicOffsets(topic)) total += Number(o.high)
+          }
+          return total
+        } finally {
+          await admin.disconnect()
+        }
+      },
+      catch: (cause) => new CliError({ message: `cannot read the end offsets from Kafka: ${String(cause)}` })
+    })
+  })
+
+/**
+ * `eventflow replay <pipeline>`: deletes the pipeline's read model, state and positions, then
+ * rebuilds them from the start of the log, showing progress. The instances running the pipeline
+ * (a running `eventflow dev`, `eventflow process` instances) find their partitions gone and start
+ * over with it; when none runs it, this command runs it until it has caught up.
+ */
+export const replayCommand = (name: string) =>
+  Effect.gen(function* () {
+    const mode = yield* readMode
+    const loaded = yield* loadConfigured
+    const pipeline = loaded.pipelines.find((p) => p.name === name)
+    if (pipeline === undefined) {
+      return yield* new CliError({
+        message: `no pipeline named '${name}' in ${loaded.folder}; there are: ${loaded.pipelines.map((p) => p.name).join(", ")}`
+      })
+    }
+    const only: LoadedPipelines = {
+      ...loaded,
+      pipelines: [pipeline],
+      rules: loaded.rules.filter((r) => r.pipeline === name)
+    }
+    const devRunning = mode._tag === "embedded" && runningOwner(yield* DataDirConfig) !== undefined
+    const backends = layerBackends(mode, {
+      dedup: false,
+      embedded: devRunning ? "attach" : "own",
+      eventLog: !devRunning
+    }) as Layer.Layer<Backends | EmbeddedLogReader, unknown>
+    yield* Effect.gen(function* () {
+      yield* migrateStream
+      yield* resetPipeline(pipeline)
+      yield* Console.log(
+        `replay ${name}: read model, state and positions deleted; rebuilding from the start of the log`
+      )
+      const total = yield* sourceEnds(mode, loaded, name)
+      const runner = devRunning ? Effect.never : runPipelines(mode, only)
+      const watch = Effect.gen(function* () {
+        let last = -1
+        while (true) {
+          const status = yield* pipelineStatus(name)
+          const done = status.partitions.reduce((n, p) => n + Number(p.nextOffset), 0)
+          if (done !== last) yield* Console.log(progressLine(name, Math.min(done, total), total))
+          last = done
+          if (done >= total && (total === 0 || status.partitions.length > 0)) break
+          yield* Effect.sleep(Duration.seconds(1))
+        }
+        yield* Console.log(`replay ${name}: done`)
+      })
+      yield* Effect.raceFirst(watch, runner)
+    }).pipe(Effect.provide(backends))
+  })
