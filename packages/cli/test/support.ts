@@ -8,7 +8,7 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../.."
 const bin = join(repoRoot, "packages/cli/src/bin.ts")
 
 /** The test's environment without EventFlow's own settings, so each test sets exactly what it means. */
-const inheritedEnv = () =>
+export const inheritedEnv = () =>
   Object.fromEntries(
     Object.entries(process.env).filter(
       ([name]) =>

@@ -113,6 +113,10 @@ export interface StreamSettings {
   readonly topicPrefix: string
   readonly partitions: number
   readonly replicationFactor: number
+  /** A consumer that stops heartbeating this long loses its partitions (Kafka). */
+  readonly sessionTimeoutMs: number
+  /** How long a rebalance waits for the members to rejoin (Kafka). */
+  readonly rebalanceTimeoutMs: number
 }
 
 export const StreamConfig: Config.Config<StreamSettings> = Config.all({
@@ -122,7 +126,9 @@ export const StreamConfig: Config.Config<StreamSettings> = Config.all({
   fetchRecords: Config.integer("EVENTFLOW_STREAM_FETCH_RECORDS").pipe(Config.withDefault(5_000)),
   topicPrefix: Config.string("EVENTFLOW_TOPIC_PREFIX").pipe(Config.withDefault("")),
   partitions: Config.integer("EVENTFLOW_TOPIC_PARTITIONS").pipe(Config.withDefault(3)),
-  replicationFactor: Config.integer("EVENTFLOW_TOPIC_REPLICATION").pipe(Config.withDefault(1))
+  replicationFactor: Config.integer("EVENTFLOW_TOPIC_REPLICATION").pipe(Config.withDefault(1)),
+  sessionTimeoutMs: Config.integer("EVENTFLOW_KAFKA_SESSION_TIMEOUT_MS").pipe(Config.withDefault(30_000)),
+  rebalanceTimeoutMs: Config.integer("EVENTFLOW_KAFKA_REBALANCE_TIMEOUT_MS").pipe(Config.withDefault(60_000))
 })
 
 const patternOf = (name: string) =>
@@ -333,8 +339,9 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
         try: async () => {
           const consumer = kafka.consumer({
             groupId,
-            sessionTimeout: 30_000,
-            heartbeatInterval: 3_000,
+            sessionTimeout: settings.sessionTimeoutMs,
+            rebalanceTimeout: settings.rebalanceTimeoutMs,
+            heartbeatInterval: Math.max(500, Math.floor(settings.sessionTimeoutMs / 10)),
             maxWaitTimeInMs: 100,
             maxBytesPerPartition: 4 * 1024 * 1024,
             maxBytes: 16 * 1024 * 1024
