@@ -6,7 +6,7 @@
 
 import { SqlClient } from "@effect/sql"
 import { layerEmbeddedSql } from "@eventflow/backends"
-import { freePort, tempDir } from "@eventflow/testing"
+import { freePort, tempDir, waitFor } from "@eventflow/testing"
 import { Effect } from "effect"
 import { describe, expect, it, onTestFinished } from "vitest"
 import { postEvents, runEventflow, startEventflow, stop, terminateUnderLoad } from "./support.ts"
@@ -31,6 +31,59 @@ const countRecords = (dataDir: string) =>
   )
 
 describe("eventflow dev (embedded)", () => {
+  it("runs the example pipelines: events posted, then eventflow query shows the exact count per type", async () => {
+    const dataDir = tempDir("dev-query")
+    const port = await freePort()
+    const env = { EVENTFLOW_DATA_DIR: dataDir, EVENTFLOW_DEV_WRITE_KEY: "dev-key-for-tests" }
+    const running = await startEventflow(["dev"], env, port)
+    onTestFinished(() => {
+      running.child.kill("SIGKILL")
+    })
+    const types = { "page.viewed": 37, "cart.added": 11, "order.placed": 5 }
+    const events = Object.entries(types).flatMap(([type, n]) =>
+      Array.from({ length: n }, (_, i) => ({
+        specversion: "1.0",
+        id: `${type}-${i}`,
+        source: "/shop",
+        type,
+        subject: `user${i % 4}`,
+        time: "2026-11-27T10:15:30Z"
+      }))
+    )
+    // Posted in two requests, with a repeat of the first (duplicates must not count).
+    expect((await postEvents(port, "dev-key-for-tests", events.slice(0, 30))).body.accepted).toBe(30)
+    expect((await postEvents(port, "dev-key-for-tests", events)).body).toMatchObject({
+      accepted: events.length - 30,
+      duplicate: 30
+    })
+    let lines: Array<{ key: string; values: { events: number } }> = []
+    await waitFor("eventflow query to show every event", async () => {
+      const result = await runEventflow(["query", "events-per-type", "--json"], env)
+      if (result.code !== 0) return false
+      lines = result.stdout
+        .trim()
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l))
+      return lines.reduce((n, l) => n + l.values.events, 0) === events.length
+    })
+    expect(Object.fromEntries(lines.map((l) => [l.key, l.values.events]))).toEqual(types)
+    expect(lines[0]).toMatchObject({
+      pipeline: "events-per-type",
+      windowStart: "2026-11-27T10:15:00.000Z",
+      windowEnd: "2026-11-27T10:16:00.000Z",
+      final: false
+    })
+    const sessions = await runEventflow(["query", "user-sessions", "--key", "user1", "--json"], env)
+    expect(
+      sessions.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).values.events)
+    ).toEqual([13])
+    expect(await stop(running)).toBe(0)
+  })
+
   it("keeps accepted events and dedup state through kill -9 and a restart", async () => {
     const dataDir = tempDir("dev")
     const port = await freePort()
