@@ -185,6 +185,17 @@ export class PipelineEngine {
   }
 
   /**
+   * After a checkpoint that did not commit: drops the partitions it carried (their changes since
+   * the previous checkpoint are no longer tracked), unless they were claimed again meanwhile.
+   */
+  private dropCheckpointed(parts: ReadonlyArray<PartitionCheckpoint>): void {
+    for (const part of parts) {
+      const id = partitionId(part)
+      if (this.tasks.get(id)?.epoch === part.epoch) this.tasks.delete(id)
+    }
+  }
+
+  /**
    * Processes records of a loaded partition, in offset order. Records before its next offset
    * (delivered again) are skipped; the caller makes sure none is missing before the first.
    */
@@ -276,15 +287,16 @@ export class PipelineEngine {
     )
   }
 
-  /** True when something was processed since the last checkpoint. */
-  get pending(): boolean {
-    return this.pendingRecords > 0
+  /** Records processed since the last checkpoint started. */
+  get pendingCount(): number {
+    return this.pendingRecords
   }
 
   /**
-   * Writes one checkpoint for every loaded partition that changed. Fenced partitions are dropped
-   * (their new owner redoes their work); any other failure drops every partition, since the
-   * changes it carried are no longer tracked: they are reloaded and their records read again.
+   * Writes one checkpoint for every loaded partition that changed. When it does not commit
+   * (fenced: another owner took a partition over; or a failure), the partitions it carried are
+   * dropped, since their changes are no longer tracked: they are claimed again and their records
+   * read again from the stored offsets. One checkpoint at a time; records may be handled meanwhile.
    */
   checkpoint(): Effect.Effect<CheckpointResult | undefined, BackendUnavailable, SqlClient.SqlClient> {
     return Effect.gen(this, function* () {
@@ -324,16 +336,15 @@ export class PipelineEngine {
         Effect.catchTag("Fenced", (fenced: Fenced) =>
           Effect.gen(this, function* () {
             this.counters.fenced += fenced.partitions.length
-            this.drop(fenced.partitions)
             yield* Effect.logWarning(fenced.message)
             return undefined
           })
         ),
-        Effect.tapError(() => Effect.sync(() => this.drop("all")))
+        Effect.tapError(() => Effect.sync(() => this.dropCheckpointed(parts)))
       )
       if (result === undefined) {
-        // The partitions that were not fenced were rolled back with the others: reload them too.
-        this.drop("all")
+        // Fenced: the partitions that were not were rolled back with the others; reload them all.
+        this.dropCheckpointed(parts)
         return undefined
       }
       for (const part of parts) {
@@ -346,6 +357,7 @@ export class PipelineEngine {
       this.counters.finalized += result.finalized.length
       this.counters.alerts += result.alerts.length
       this.counters.lastCheckpointMs = performance.now() - started
+
       // A partition that has not seen an event yet (only those can be behind) takes the finalized
       // time as its watermark, so that an old first event is late rather than a change to a final row.
       if (Number.isFinite(result.finalizedThrough)) {

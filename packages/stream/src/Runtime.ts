@@ -358,11 +358,33 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
       }),
       (consumer) => Effect.promise(() => consumer.disconnect().catch(() => undefined))
     )
-    // A new assignment: state moves through Postgres, so every partition is loaded again from its checkpoint.
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    // A new assignment: state moves through Postgres, so every assigned partition is loaded again
+    // from its checkpoint, and read from the checkpoint's offset (whatever Kafka's committed offset says).
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const assignment = event.payload.memberAssignment as Record<string, ReadonlyArray<number>>
+      const partitions = Object.entries(assignment).flatMap(([topic, numbers]) =>
+        numbers.map((partition) => ({ topic, partition }))
+      )
       void inTurn(async () => {
+        await settle()
         engine.drop("all")
         sought.clear()
+        await run(
+          engine
+            .claim(partitions)
+            .pipe(
+              Effect.catchAll((error) =>
+                Effect.logWarning(
+                  `pipeline '${pipeline.name}': cannot load its partitions yet: ${error.message}`
+                )
+              )
+            )
+        )
+        for (const tp of partitions) {
+          const next = engine.nextOffset(tp)
+          if (next !== undefined)
+            consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(next) })
+        }
       })
     })
 
@@ -383,6 +405,20 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
         )
       )
       await commitKafkaOffsets()
+    }
+    // One checkpoint at a time, written while the next records are processed: the longer one
+    // takes, the more the next one carries (natural batching under load).
+    let inflight: Promise<void> | undefined
+    const startCheckpoint = () => {
+      if (inflight === undefined) {
+        inflight = checkpoint().finally(() => {
+          inflight = undefined
+        })
+      }
+      return inflight
+    }
+    const settle = async () => {
+      while (inflight !== undefined) await inflight
     }
 
     yield* Effect.tryPromise({
@@ -426,7 +462,10 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
                 }))
               )
               resolveOffset(batch.messages.at(-1)!.offset)
-              if (engine.checkpointDue()) await checkpoint()
+              if (engine.checkpointDue()) void startCheckpoint()
+              // Backpressure: while a checkpoint is written, at most a few checkpoints' worth waits.
+              if (inflight !== undefined && engine.pendingCount > 4 * settings.checkpointRecords)
+                await inflight
               await heartbeat()
             })
         }),
@@ -441,10 +480,11 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
     let verifiedAt = Date.now()
     const timer = setInterval(
       () => {
-        if (engine.checkpointDue()) void inTurn(checkpoint)
+        if (engine.checkpointDue()) void inTurn(async () => void startCheckpoint())
         else if (Date.now() - verifiedAt > 2_000) {
           verifiedAt = Date.now()
           void inTurn(async () => {
+            await settle()
             // A partition reset by a replay (or taken over while idle) is dropped, then read from its stored offset.
             const lost = await run(engine.verifyOwnership().pipe(Effect.orElseSucceed(() => [])))
             for (const tp of lost) {
@@ -463,7 +503,10 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
       Effect.promise(async () => {
         clearInterval(timer)
         // A last checkpoint, so that a clean stop leaves nothing to redo.
-        await inTurn(checkpoint)
+        await inTurn(async () => {
+          await settle()
+          await checkpoint()
+        })
       })
     )
     return yield* Effect.never

@@ -236,6 +236,9 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
         const result = yield* first.checkpoint()
         expect(result).toBeUndefined()
         expect(first.counters.fenced).toBe(1)
+        // The fenced partition is dropped; the others, idle, are found out by the ownership check.
+        expect(first.assigned).toEqual([tps[1], tps[2]])
+        expect(yield* first.verifyOwnership()).toEqual([tps[1], tps[2]])
         expect(first.assigned).toEqual([])
         const rows = yield* queryResults(p.name)
         expect(rows).toEqual([])
