@@ -10,6 +10,7 @@
  *    own every 100 ms: from the probe's 202 to its window row visible in the read model.
  * 3. Reference: the same aggregation in Kafka Streams (packages/stream/bench/kafka-streams, built
  *    with Maven), on the same topic, exactly_once_v2 and at_least_once; the ratio.
+ * BENCH_SKIP_KAFKA_STREAMS=1 leaves step 3 out; BENCH_PROFILE_DIR=dir writes a CPU profile of the processor.
  * The last line is one JSON object with every figure.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -100,7 +101,12 @@ interface Child {
 }
 
 const start = (args: string[], extra: Record<string, string>): Child => {
-  const child = spawn(process.execPath, ["--import", "tsx", bin, ...args], {
+  // BENCH_PROFILE_DIR: a CPU profile of the processor, written there when it stops.
+  const profile =
+    args[0] === "process" && process.env.BENCH_PROFILE_DIR
+      ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+      : []
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", bin, ...args], {
     cwd: repoRoot,
     env: {
       ...process.env,

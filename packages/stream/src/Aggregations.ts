@@ -3,10 +3,13 @@
  * windows merge when an event bridges two of them).
  */
 
-export interface Aggregation<T, S> {
+export interface Aggregation<T, S, V = any> {
   readonly name: string
   readonly init: () => S
-  readonly add: (state: S, element: T) => S
+  /** Reads what the aggregation needs from an element; throws when it cannot (the element is poison). */
+  readonly extract: (element: T) => V
+  /** Adds an extracted value; never throws, so an element counts in all its aggregations or in none. */
+  readonly add: (state: S, value: V) => S
   readonly merge: (a: S, b: S) => S
   /** The value a row shows; null when no event contributed a value. */
   readonly result: (state: S) => number | null
@@ -29,6 +32,7 @@ const finite = (value: number, name: string): number => {
 export const count = <T>(): Aggregation<T, number> => ({
   name: "count",
   init: () => 0,
+  extract: () => undefined,
   add: (n) => n + 1,
   merge: (a, b) => a + b,
   result: (n) => n,
@@ -38,7 +42,8 @@ export const count = <T>(): Aggregation<T, number> => ({
 export const sum = <T>(selector: Selector<T>): Aggregation<T, number> => ({
   name: "sum",
   init: () => 0,
-  add: (total, element) => total + finite(selector(element), "sum"),
+  extract: (element) => finite(selector(element), "sum"),
+  add: (total, value: number) => total + value,
   merge: (a, b) => a + b,
   result: (total) => total,
   ...asIs
@@ -48,10 +53,8 @@ const extreme = <T>(name: "min" | "max", selector: Selector<T>, pick: (a: number
   ({
     name,
     init: () => null,
-    add: (current, element) => {
-      const value = finite(selector(element), name)
-      return current === null ? value : pick(current, value)
-    },
+    extract: (element: T) => finite(selector(element), name),
+    add: (current: number | null, value: number) => (current === null ? value : pick(current, value)),
     merge: (a, b) => (a === null ? b : b === null ? a : pick(a, b)),
     result: (current) => current,
     ...asIs
@@ -67,7 +70,8 @@ export const avg = <T>(
 ): Aggregation<T, { readonly sum: number; readonly n: number }> => ({
   name: "avg",
   init: () => ({ sum: 0, n: 0 }),
-  add: (state, element) => ({ sum: state.sum + finite(selector(element), "avg"), n: state.n + 1 }),
+  extract: (element) => finite(selector(element), "avg"),
+  add: (state, value: number) => ({ sum: state.sum + value, n: state.n + 1 }),
   merge: (a, b) => ({ sum: a.sum + b.sum, n: a.n + b.n }),
   result: (state) => (state.n === 0 ? null : state.sum / state.n),
   ...asIs

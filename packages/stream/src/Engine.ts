@@ -30,10 +30,12 @@ import {
 import { applyTableRecords, type InputRecord, type TableStates, WindowProcessor } from "./WindowProcessor.ts"
 
 export interface SourceRecord {
-  readonly offset: bigint
+  /** The record's offset (a safe integer: 2^53 records are far beyond any partition). */
+  readonly offset: number
   /** The log's timestamp of the record, epoch ms (the event time of an event without `time`). */
   readonly timestamp: number
-  readonly key: string | null
+  /** The record's key, as the log gives it (decoded only when the record is set aside). */
+  readonly key: string | Uint8Array | null
   readonly value: Uint8Array | null
 }
 
@@ -72,7 +74,7 @@ interface Task {
   readonly tp: TopicPartition
   readonly epoch: number
   readonly processor: WindowProcessor<any, any>
-  nextOffset: bigint
+  nextOffset: number
   /** Since the last checkpoint. */
   processed: number
   late: number
@@ -83,11 +85,14 @@ interface Task {
 
 const decoder = new TextDecoder()
 
+const text = (bytes: Uint8Array): string =>
+  Buffer.isBuffer(bytes) ? bytes.toString("utf8") : decoder.decode(bytes)
+
 const decode = (value: Uint8Array | null): CloudEvent => {
   if (value === null) throw new TypeError("the record has no value (a tombstone)")
   let event: unknown
   try {
-    event = JSON.parse(decoder.decode(value))
+    event = JSON.parse(text(value))
   } catch (error) {
     throw new TypeError(`the record is not JSON: ${(error as Error).message}`)
   }
@@ -136,7 +141,8 @@ export class PipelineEngine {
 
   /** The offset the next record of a loaded partition must have. */
   nextOffset(tp: TopicPartition): bigint | undefined {
-    return this.tasks.get(partitionId(tp))?.nextOffset
+    const task = this.tasks.get(partitionId(tp))
+    return task === undefined ? undefined : BigInt(task.nextOffset)
   }
 
   /** Loads partitions (fencing their previous owner); returns where each must be read from. */
@@ -154,7 +160,7 @@ export class PipelineEngine {
           tp,
           epoch: c.epoch,
           processor,
-          nextOffset: c.nextOffset,
+          nextOffset: Number(c.nextOffset),
           processed: 0,
           late: 0,
           poison: 0,
@@ -228,9 +234,9 @@ export class PipelineEngine {
         task.setAside.push(this.setAside(tp, origin, rejected.reason, rejected.detail))
       }
     }
-    const count = Number(last.offset - task.nextOffset + 1n)
+    const count = last.offset - task.nextOffset + 1
     task.processed += count
-    task.nextOffset = last.offset + 1n
+    task.nextOffset = last.offset + 1
     task.changed = true
     this.pendingRecords += count
   }
@@ -243,7 +249,7 @@ export class PipelineEngine {
   ): LogRecord {
     const base = dlqRecord(
       this.options.dlqTopic,
-      record.key,
+      record.key === null || typeof record.key === "string" ? record.key : text(record.key),
       Buffer.from(record.value ?? new Uint8Array()),
       reason,
       `pipeline '${this.pipeline.name}': ${detail}`,
@@ -311,7 +317,7 @@ export class PipelineEngine {
           topic: task.tp.topic,
           partition: task.tp.partition,
           epoch: task.epoch,
-          nextOffset: task.nextOffset,
+          nextOffset: BigInt(task.nextOffset),
           watermark: taken.watermark,
           processed: task.processed,
           late: task.late,

@@ -216,7 +216,12 @@ const toSource = (r: {
   timestamp: Date
   key: string | null
   value: Buffer
-}): SourceRecord => ({ offset: r.offset, timestamp: r.timestamp.getTime(), key: r.key, value: r.value })
+}): SourceRecord => ({
+  offset: Number(r.offset),
+  timestamp: r.timestamp.getTime(),
+  key: r.key,
+  value: r.value
+})
 
 const embeddedLoop = (
   pipeline: Pipeline,
@@ -455,9 +460,9 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
               engine.handle(
                 tp,
                 batch.messages.map((m) => ({
-                  offset: BigInt(m.offset),
+                  offset: Number(m.offset),
                   timestamp: Number(m.timestamp),
-                  key: m.key === null ? null : m.key.toString(),
+                  key: m.key,
                   value: m.value
                 }))
               )
@@ -553,9 +558,9 @@ const kafkaTables = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka, s
         await consumer.run({
           eachBatch: async ({ batch }) => {
             const records = batch.messages.map((m) => ({
-              offset: BigInt(m.offset),
+              offset: Number(m.offset),
               timestamp: Number(m.timestamp),
-              key: m.key === null ? null : m.key.toString(),
+              key: m.key,
               value: m.value
             }))
             for (const source of tables) {
@@ -563,7 +568,7 @@ const kafkaTables = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka, s
             }
             const id = `${batch.topic}/${batch.partition}`
             const last = records.at(-1)
-            if (last !== undefined && last.offset + 1n >= (ends.get(id) ?? 0n)) caughtUp.add(id)
+            if (last !== undefined && BigInt(last.offset + 1) >= (ends.get(id) ?? 0n)) caughtUp.add(id)
             check()
           }
         })

@@ -85,10 +85,13 @@ export const distinct = <T>(
 ): Aggregation<T, HyperLogLog> => ({
   name: "distinct",
   init: () => new HyperLogLog(precision),
-  add: (hll, element) => {
+  extract: (element) => {
     const value = selector(element)
     if (typeof value !== "string")
       throw new TypeError(`the distinct selector returned ${typeof value}, not a string`)
+    return value
+  },
+  add: (hll, value: string) => {
     hll.add(value)
     return hll
   },
@@ -124,11 +127,14 @@ export const percentile = <T>(
   return {
     name: "percentile",
     init: () => new DDSketch({ relativeAccuracy }),
-    add: (sketch, element) => {
+    extract: (element) => {
       const value = selector(element)
       if (typeof value !== "number" || !Number.isFinite(value)) {
         throw new TypeError(`the percentile selector returned ${String(value)}, not a finite number`)
       }
+      return value
+    },
+    add: (sketch, value: number) => {
       sketch.accept(value)
       return sketch
     },

@@ -5,7 +5,7 @@
  * processed. Pure: the engine around it reads the log and writes the checkpoints.
  */
 import type { CloudEvent } from "@eventflow/core"
-import type { Aggregations, Values } from "./Aggregations.ts"
+import type { Aggregation, Aggregations, Values } from "./Aggregations.ts"
 import type { Operation, Pipeline, TableSource } from "./Dsl.ts"
 import { closesAt, fixedWindowsFor, type TimeWindow, type WindowSpec } from "./Windows.ts"
 
@@ -98,6 +98,9 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
   private tables: TableStates = new Map()
   private readonly spec: WindowSpec
   private readonly names: ReadonlyArray<string>
+  private readonly aggregations: ReadonlyArray<Aggregation<T, unknown>>
+  /** No open window closes before this (a lower bound), so advancing below it closes nothing. */
+  private earliestClose = Number.POSITIVE_INFINITY
   /** Sessions merged away during the current batch. */
   private removed: Array<{ key: string; windowStart: number }> = []
   /** Windows changed, and windows gone, since the last checkpoint. */
@@ -107,6 +110,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
   constructor(readonly pipeline: Pipeline<T, A>) {
     this.spec = pipeline.table.windowed.window
     this.names = Object.keys(pipeline.table.aggregations)
+    this.aggregations = this.names.map((name) => pipeline.table.aggregations[name]!)
   }
 
   get watermark(): number {
@@ -202,8 +206,11 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     this.dirty = new Map()
     this.gone = []
     this.watermarkMs = watermark
+    this.earliestClose = Number.POSITIVE_INFINITY
     for (const snapshot of windows) {
-      if (closesAt(this.spec, { start: snapshot.start, end: snapshot.end }) <= watermark) continue
+      const closes = closesAt(this.spec, { start: snapshot.start, end: snapshot.end })
+      if (closes <= watermark) continue
+      if (closes < this.earliestClose) this.earliestClose = closes
       const states: Record<string, unknown> = {}
       for (const name of this.names) {
         states[name] = this.pipeline.table.aggregations[name]!.decode(snapshot.states[name])
@@ -273,18 +280,24 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
   private advanceTo(watermark: number): Array<{ key: string; state: WindowState }> {
     if (watermark > this.watermarkMs) this.watermarkMs = watermark
     const closed: Array<{ key: string; state: WindowState }> = []
+    // Nothing closes before the earliest closing time of the open windows: no scan needed.
+    if (this.earliestClose > this.watermarkMs) return closed
+    let earliest = Number.POSITIVE_INFINITY
     for (const [key, states] of this.windows) {
       const open = states.filter((state) => {
-        if (closesAt(this.spec, state.window) <= this.watermarkMs) {
+        const closes = closesAt(this.spec, state.window)
+        if (closes <= this.watermarkMs) {
           // It stays dirty until the next checkpoint, which stores its final state.
           closed.push({ key, state })
           return false
         }
+        if (closes < earliest) earliest = closes
         return true
       })
       if (open.length === 0) this.windows.delete(key)
       else if (open.length !== states.length) this.windows.set(key, open)
     }
+    this.earliestClose = earliest
     closed.sort((a, b) => a.state.window.start - b.state.window.start || (a.key < b.key ? -1 : 1))
     return closed
   }
@@ -295,38 +308,50 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     return { window, states }
   }
 
-  private fold(state: WindowState, element: T) {
-    for (const name of this.names) {
-      state.states[name] = this.pipeline.table.aggregations[name]!.add(state.states[name], element)
+  /** Each aggregation's value of an element (this is where a bad element throws, before any state changes). */
+  private extract(element: T): unknown[] {
+    const values = new Array(this.aggregations.length)
+    for (let i = 0; i < this.aggregations.length; i++) values[i] = this.aggregations[i]!.extract(element)
+    return values
+  }
+
+  private fold(state: WindowState, values: ReadonlyArray<unknown>) {
+    for (let i = 0; i < this.aggregations.length; i++) {
+      const name = this.names[i]!
+      state.states[name] = this.aggregations[i]!.add(state.states[name], values[i])
     }
   }
 
   /** Adds an element to its open windows; returns them (none: it came too late for all). */
   private add(key: string, element: T, time: number): WindowState[] {
     if (this.spec.kind === "session") return this.addToSession(key, element, time)
-    const states = this.windows.get(key) ?? []
+    const windows = fixedWindowsFor(this.spec, time)
+    let open = 0
+    for (const window of windows) if (closesAt(this.spec, window) > this.watermarkMs) open++
+    if (open === 0) return []
+    const values = this.extract(element)
+    let states = this.windows.get(key)
     const touched: WindowState[] = []
-    const created: WindowState[] = []
-    for (const window of fixedWindowsFor(this.spec, time)) {
-      if (closesAt(this.spec, window) <= this.watermarkMs) continue
-      const existing = states.find((s) => s.window.start === window.start)
-      const state = existing ?? this.fresh(window)
-      if (existing === undefined) created.push(state)
+    let created = false
+    for (const window of windows) {
+      const closes = closesAt(this.spec, window)
+      if (closes <= this.watermarkMs) continue
+      let state = states?.find((s) => s.window.start === window.start)
+      if (state === undefined) {
+        state = this.fresh(window)
+        if (states === undefined) {
+          states = [state]
+          this.windows.set(key, states)
+        } else {
+          states.push(state)
+          created = true
+        }
+        if (closes < this.earliestClose) this.earliestClose = closes
+      }
+      this.fold(state, values)
       touched.push(state)
     }
-    // A failing aggregation leaves no window half-updated and creates none.
-    const snapshot = touched.map((state) => ({ ...state.states }))
-    try {
-      for (const state of touched) this.fold(state, element)
-    } catch (error) {
-      for (let i = 0; i < touched.length; i++) Object.assign(touched[i]!.states, snapshot[i])
-      throw error
-    }
-    if (created.length > 0) {
-      states.push(...created)
-      states.sort((a, b) => a.window.start - b.window.start)
-      this.windows.set(key, states)
-    }
+    if (created) states!.sort((a, b) => a.window.start - b.window.start)
     return touched
   }
 
@@ -335,6 +360,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     const { gapMs } = this.spec
     const single: TimeWindow = { start: time, end: time }
     if (closesAt(this.spec, single) <= this.watermarkMs) return []
+    const values = this.extract(element)
     const sessions = this.windows.get(key) ?? []
     // Sessions within the gap of this event merge with it into one.
     const near = sessions.filter((s) => time >= s.window.start - gapMs && time <= s.window.end + gapMs)
@@ -349,7 +375,9 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
         merged.states[name]
       )
     }
-    this.fold(merged, element)
+    this.fold(merged, values)
+    const closes = closesAt(this.spec, merged.window)
+    if (closes < this.earliestClose) this.earliestClose = closes
     for (const old of near) {
       this.removed.push({ key, windowStart: old.window.start })
       this.gone.push({ key, start: old.window.start })

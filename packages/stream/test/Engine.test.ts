@@ -47,7 +47,7 @@ const feed = (seed: number, n: number): Fed[] => {
     s = (s * 1103515245 + 12345) % 2 ** 31
     return s / 2 ** 31
   }
-  const offsets = [0n, 0n, 0n]
+  const offsets = [0, 0, 0]
   return Array.from({ length: n }, (_, i) => {
     const partition = Math.floor(next() * 3)
     const user = `u${Math.floor(next() * 30)}`
@@ -63,7 +63,7 @@ const feed = (seed: number, n: number): Fed[] => {
       data: { amount }
     }
     const offset = offsets[partition]!
-    offsets[partition] = offset + 1n
+    offsets[partition] = offset + 1
     const record: SourceRecord = {
       offset,
       timestamp: time,
@@ -155,7 +155,10 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
           for (let round = 0; round < 20; round++) {
             for (const tp of tps) {
               const next = engine.nextOffset(tp)!
-              const batch = perPartition[tp.partition]!.filter((e) => e.record.offset >= next).slice(0, 40)
+              const batch = perPartition[tp.partition]!.filter((e) => e.record.offset >= Number(next)).slice(
+                0,
+                40
+              )
               engine.handle(
                 tp,
                 batch.map((e) => e.record)
@@ -171,7 +174,7 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
           // The rest, then an event far in the future on each partition to close every window.
           for (const tp of tps) {
             const next = engine.nextOffset(tp)!
-            const rest = perPartition[tp.partition]!.filter((e) => e.record.offset >= next)
+            const rest = perPartition[tp.partition]!.filter((e) => e.record.offset >= Number(next))
             const last = perPartition[tp.partition]!.at(-1)!.record.offset
             const closing = {
               specversion: "1.0",
@@ -185,7 +188,7 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
             engine.handle(tp, [
               ...rest.map((e) => e.record),
               {
-                offset: last + 1n,
+                offset: last + 1,
                 timestamp: 0,
                 key: "nobody",
                 value: new TextEncoder().encode(JSON.stringify(closing))
@@ -270,11 +273,11 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
             })
           )
         engine.handle(tps[0]!, [
-          { offset: 0n, timestamp: 0, key: "u1", value: json(BASE + 600_000, "a") },
-          { offset: 1n, timestamp: 0, key: "u1", value: new TextEncoder().encode("{not json") }
+          { offset: 0, timestamp: 0, key: "u1", value: json(BASE + 600_000, "a") },
+          { offset: 1, timestamp: 0, key: "u1", value: new TextEncoder().encode("{not json") }
         ])
         // The watermark moves after each batch: an old event in the next one is late.
-        engine.handle(tps[0]!, [{ offset: 2n, timestamp: 0, key: "u1", value: json(BASE, "old") }])
+        engine.handle(tps[0]!, [{ offset: 2, timestamp: 0, key: "u1", value: json(BASE, "old") }])
         yield* engine.checkpoint()
         const dlq = published.filter((r) => r.topic === "events.dlq")
         expect(dlq.map((r) => r.headers["eventflow-reason"])).toEqual(["poison", "late"])
