@@ -147,6 +147,51 @@ export const queryCommand = (pipeline: string, options: QueryOptions) =>
     )
   })
 
+/** `eventflow pipelines`: every pipeline's partitions, positions, watermarks and counters. */
+export const pipelinesCommand = (json: boolean) =>
+  withReadModel(
+    Effect.gen(function* () {
+      const names = yield* knownPipelines
+      if (names.length === 0 && !json) yield* Console.log("No pipeline has run here yet.")
+      for (const name of names) {
+        const status = yield* pipelineStatus(name)
+        const total = (field: "processed" | "late" | "poison") =>
+          status.partitions.reduce((n, p) => n + p[field], 0)
+        const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+        if (json) {
+          yield* Console.log(
+            JSON.stringify({
+              pipeline: name,
+              processed: total("processed"),
+              late: total("late"),
+              poison: total("poison"),
+              finalThrough: iso(status.finalizedThrough),
+              partitions: status.partitions.map((p) => ({
+                topic: p.topic,
+                partition: p.partition,
+                nextOffset: Number(p.nextOffset),
+                watermark: iso(p.watermark),
+                processed: p.processed,
+                late: p.late,
+                poison: p.poison,
+                owner: p.owner
+              }))
+            })
+          )
+          continue
+        }
+        yield* Console.log(
+          `${name}: ${total("processed").toLocaleString("en-US")} processed, ${total("late")} late, ${total("poison")} poison; final through ${iso(status.finalizedThrough) ?? "(nothing yet)"}`
+        )
+        for (const p of status.partitions) {
+          yield* Console.log(
+            `  ${p.topic}/${p.partition}  next offset ${p.nextOffset}  watermark ${iso(p.watermark) ?? "(no event yet)"}  ${p.processed} processed, ${p.late} late, ${p.poison} poison  (${p.owner ?? "no owner"})`
+          )
+        }
+      }
+    })
+  )
+
 /** The end offsets of the pipeline's source partitions now: what a replay must reach. */
 const progressLine = (name: string, done: number, total: number) =>
   `replay ${name}: ${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} records (${

@@ -5,7 +5,13 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Logger, LogLevel } from "effect"
 import { createKey, listKeys, revokeKey } from "./Keys.ts"
 import { runServer } from "./Servers.ts"
-import { processCommand, queryCommand, replayCommand } from "./Stream.ts"
+import { pipelinesCommand, processCommand, queryCommand, replayCommand } from "./Stream.ts"
+
+// `eventflow query … | head`: a reader that goes away ends the output, not with a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0)
+  throw error
+})
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON lines"))
 
@@ -48,6 +54,11 @@ const query = Command.make(
     "Print a pipeline's window rows (through the running eventflow dev in embedded mode)"
   )
 )
+const pipelines = Command.make("pipelines", { json }, ({ json }) => pipelinesCommand(json)).pipe(
+  Command.withDescription(
+    "Show each pipeline's partitions: offsets, watermarks, processed, late and poison counts"
+  )
+)
 const replay = Command.make("replay", { pipeline: Args.text({ name: "pipeline" }) }, ({ pipeline }) =>
   replayCommand(pipeline)
 ).pipe(Command.withDescription("Rebuild a pipeline's read model from the start of the log, showing progress"))
@@ -75,7 +86,7 @@ const keys = Command.make("keys").pipe(
 )
 
 const eventflow = Command.make("eventflow").pipe(
-  Command.withSubcommands([dev, ingest, process_, query, replay, keys])
+  Command.withSubcommands([dev, ingest, process_, query, pipelines, replay, keys])
 )
 
 const cli = Command.run(eventflow, { name: "eventflow", version: "0.1.0" })

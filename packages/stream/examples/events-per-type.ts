@@ -1,7 +1,7 @@
-/** Events per CloudEvent type, in 1-minute tumbling event-time windows. */
-import { count, from, pipeline, Tumbling } from "../src/index.ts"
+/** Events per CloudEvent type, in 1-minute tumbling event-time windows, published when final. */
+import { count, from, pipeline, Tumbling, thresholdRule } from "../src/index.ts"
 
-export default pipeline(
+const eventsPerType = pipeline(
   "events-per-type",
   from(["events.default"])
     .selectKey((event) => event.type)
@@ -9,3 +9,8 @@ export default pipeline(
     .aggregate({ events: count() })
     .to("analytics.aggregated")
 )
+
+export default eventsPerType
+
+/** Alert rules live next to their pipeline: a type seen more than 10,000 times in a minute. */
+export const alerts = [thresholdRule("type-burst", eventsPerType, "events", { above: 10_000 }, "warning")]

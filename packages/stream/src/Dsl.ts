@@ -80,6 +80,11 @@ export class Stream<T> {
   selectKey(keySelector: (element: T) => string): KeyedStream<T> {
     return new KeyedStream(this.source, this.operations, keySelector, [])
   }
+
+  /** The same as selectKey (Flink's name). */
+  keyBy(keySelector: (element: T) => string): KeyedStream<T> {
+    return this.selectKey(keySelector)
+  }
 }
 
 export class KeyedStream<T> {

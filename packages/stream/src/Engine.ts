@@ -171,14 +171,27 @@ export class PipelineEngine {
     })
   }
 
-  /** Applies records of a joined table's topic (undecodable ones are skipped: a table is not a stream). */
+  /**
+   * Applies records of a joined table's topic, in order: a CloudEvent sets its entity's state (by
+   * default its `subject` → its `data`), a tombstone (null value) deletes the record key's entity,
+   * and anything else is skipped.
+   */
   updateTable(source: TableSource<unknown>, records: ReadonlyArray<SourceRecord>): void {
-    const inputs: InputRecord[] = []
+    let inputs: InputRecord[] = []
     for (const record of records) {
+      if (record.value === null) {
+        // A tombstone (compaction's delete marker): the entity of the record's key is gone.
+        applyTableRecords(this.tables, source, inputs)
+        inputs = []
+        if (record.key !== null) {
+          this.tables.get(source)?.delete(typeof record.key === "string" ? record.key : text(record.key))
+        }
+        continue
+      }
       try {
         inputs.push({ event: decode(record.value), timestamp: record.timestamp })
       } catch {
-        // A tombstone or a foreign record: nothing to apply.
+        // Not a CloudEvent: a table holds entity state, not a stream; it is skipped.
       }
     }
     applyTableRecords(this.tables, source, inputs)
