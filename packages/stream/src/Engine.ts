@@ -236,7 +236,7 @@ export class PipelineEngine {
       }
     }
     if (last === undefined) return
-    const output = task.processor.process(inputs)
+    const output = task.processor.process(inputs, { rows: false })
     if (output.rejected.length > 0) {
       const byEvent = new Map<CloudEvent, SourceRecord>()
       for (let i = 0; i < inputs.length; i++) byEvent.set(inputs[i]!.event, origins[i]!)

@@ -270,7 +270,7 @@ export interface PartitionCheckpoint extends TopicPartition {
 export interface CheckpointResult {
   /** The time up to which every window of the pipeline is final. */
   readonly finalizedThrough: number
-  /** Rows that became final in this checkpoint, in window order. */
+  /** Rows that became final in this checkpoint, in window order (their values only when published or watched by alert rules). */
   readonly finalized: ReadonlyArray<WindowRow>
   readonly alerts: ReadonlyArray<CloudEvent>
   /** Read-model rows written (open and final). */
@@ -359,29 +359,37 @@ export const checkpoint = (
       if (changed.length > 0) {
         const sessions = spec.kind === "session"
         const keys = [...new Set(changed.map((c) => c.key))]
-        const windows = new Map<string, { k: string; s: number }>()
-        for (const c of changed) windows.set(`${c.key}\u0000${c.start}`, { k: c.key, s: c.start })
-        const partials = sessions
-          ? yield* sql<{ key: string; window_start: string; window_end: string; state: string }>`
-              SELECT w.key, w.window_start, w.window_end, w.state FROM eventflow_stream_partials w
-              JOIN json_to_recordset(${JSON.stringify(keys.map((k) => ({ k })))}::json) AS x(k text) ON w.key = x.k
-              WHERE w.pipeline = ${name}`
-          : yield* sql<{ key: string; window_start: string; window_end: string; state: string }>`
-              SELECT w.key, w.window_start, w.window_end, w.state FROM eventflow_stream_partials w
-              JOIN json_to_recordset(${JSON.stringify([...windows.values()])}::json) AS x(k text, s bigint)
-                ON w.key = x.k AND w.window_start = x.s
-              WHERE w.pipeline = ${name}`
-        const merged = mergeRows(
-          pipeline,
-          partials.map(
-            (p): PartialWindow => ({
+        let partials: PartialWindow[]
+        if (sessions) {
+          const rows = yield* sql<{ key: string; window_start: string; window_end: string; state: string }>`
+            SELECT w.key, w.window_start, w.window_end, w.state FROM eventflow_stream_partials w
+            JOIN json_to_recordset(${JSON.stringify(keys.map((k) => ({ k })))}::json) AS x(k text) ON w.key = x.k
+            WHERE w.pipeline = ${name}`
+          partials = rows.map((p) => ({
+            key: p.key,
+            start: num(p.window_start),
+            end: num(p.window_end),
+            states: JSON.parse(p.state) as Record<string, unknown>
+          }))
+        } else {
+          // This checkpoint's own partials are at hand; only the other partitions' shares are read.
+          const mine = upserts.map((u) => ({ k: u.key, s: u.start, t: u.topic, p: u.partition }))
+          const others = yield* sql<{ key: string; window_start: string; window_end: string; state: string }>`
+            WITH x AS (SELECT * FROM json_to_recordset(${JSON.stringify(mine)}::json) AS x(k text, s bigint, t text, p int))
+            SELECT w.key, w.window_start, w.window_end, w.state FROM eventflow_stream_partials w
+            WHERE w.pipeline = ${name} AND (w.key, w.window_start) IN (SELECT k, s FROM x)
+              AND (w.key, w.window_start, w.topic, w.partition) NOT IN (SELECT k, s, t, p FROM x)`
+          partials = [
+            ...upserts.map((u) => ({ key: u.key, start: u.start, end: u.end, states: u.states })),
+            ...others.map((p) => ({
               key: p.key,
               start: num(p.window_start),
               end: num(p.window_end),
               states: JSON.parse(p.state) as Record<string, unknown>
-            })
-          )
-        )
+            }))
+          ]
+        }
+        const merged = mergeRows(pipeline, partials)
         if (sessions) {
           // Sessions move: the key's open rows are replaced by the sessions its partials make now.
           yield* sql`DELETE FROM eventflow_results WHERE pipeline = ${name} AND key = ANY(${keys}::text[]) AND NOT final`
@@ -415,17 +423,19 @@ export const checkpoint = (
       let finalized: WindowRow[] = []
       if (finalizedThrough > previous) {
         yield* sql`UPDATE eventflow_pipelines SET finalized_through = ${String(finalizedThrough)} WHERE name = ${name}`
-        const rows = yield* sql<{ key: string; window_start: string; window_end: string; values: unknown }>`
+        // The values of final rows are needed only to publish them or to evaluate alert rules.
+        const needValues = pipeline.sink !== undefined || options.rules.some((r) => r.pipeline === name)
+        const rows = yield* sql<{ key: string; window_start: string; window_end: string; values?: unknown }>`
           UPDATE eventflow_results SET final = true, updated_at = now()
           WHERE pipeline = ${name} AND NOT final AND closes_at <= ${String(finalizedThrough)}
-          RETURNING key, window_start, window_end, "values"`
+          RETURNING key, window_start, window_end${needValues ? sql`, "values"` : sql``}`
         finalized = rows
           .map((r) => ({
             key: r.key,
             windowStart: num(r.window_start),
             windowEnd: num(r.window_end),
             final: true,
-            values: json(r.values) as Record<string, number | null>
+            values: (needValues ? json(r.values) : {}) as Record<string, number | null>
           }))
           .sort((a, b) => a.windowStart - b.windowStart || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
         if (finalized.length > 0) {

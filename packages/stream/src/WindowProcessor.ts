@@ -118,8 +118,9 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
   }
 
   /** Processes a batch, in order, then closes the windows the new watermark has passed. */
-  process(records: ReadonlyArray<InputRecord>): Output {
-    /** The windows this batch changed, with their keys. */
+  process(records: ReadonlyArray<InputRecord>, options: { readonly rows?: boolean } = {}): Output {
+    /** The windows this batch changed, with their keys (not kept when the caller wants no rows). */
+    const wantRows = options.rows !== false
     const changed = new Map<WindowState, string>()
     const rejected: Rejected[] = []
     this.removed = []
@@ -154,7 +155,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
           })
         }
         for (const state of touched) {
-          changed.set(state, key)
+          if (wantRows) changed.set(state, key)
           this.dirty.set(state, key)
         }
       } catch (error) {
@@ -164,6 +165,8 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
       if (time > batchWatermark) batchWatermark = time
     }
     const finals = this.advanceTo(batchWatermark)
+    // The engine reads rows from its checkpoints, not from here.
+    if (!wantRows) return { rows: [], removed: [], rejected }
     const finalStates = new Set(finals.map((f) => f.state))
     const rows: WindowRow[] = []
     for (const [state, key] of changed) {
@@ -325,6 +328,7 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
   /** Adds an element to its open windows; returns them (none: it came too late for all). */
   private add(key: string, element: T, time: number): WindowState[] {
     if (this.spec.kind === "session") return this.addToSession(key, element, time)
+    if (this.spec.kind === "tumbling") return this.addToTumbling(key, element, time)
     const windows = fixedWindowsFor(this.spec, time)
     let open = 0
     for (const window of windows) if (closesAt(this.spec, window) > this.watermarkMs) open++
@@ -353,6 +357,38 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
     }
     if (created) states!.sort((a, b) => a.window.start - b.window.start)
     return touched
+  }
+
+  /** The common case, without the allocations of the general one: exactly one window per event. */
+  private addToTumbling(key: string, element: T, time: number): WindowState[] {
+    if (this.spec.kind !== "tumbling") return []
+    const start = Math.floor(time / this.spec.sizeMs) * this.spec.sizeMs
+    const closes = start + this.spec.sizeMs + this.spec.graceMs
+    if (closes <= this.watermarkMs) return []
+    const values = this.extract(element)
+    let states = this.windows.get(key)
+    let state: WindowState | undefined
+    if (states !== undefined) {
+      for (let i = 0; i < states.length; i++) {
+        if (states[i]!.window.start === start) {
+          state = states[i]
+          break
+        }
+      }
+    }
+    if (state === undefined) {
+      state = this.fresh({ start, end: start + this.spec.sizeMs })
+      if (states === undefined) {
+        states = [state]
+        this.windows.set(key, states)
+      } else {
+        states.push(state)
+        states.sort((a, b) => a.window.start - b.window.start)
+      }
+      if (closes < this.earliestClose) this.earliestClose = closes
+    }
+    this.fold(state, values)
+    return [state]
   }
 
   private addToSession(key: string, element: T, time: number): WindowState[] {
