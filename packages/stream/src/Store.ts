@@ -37,8 +37,10 @@ const unavailable = (cause: SqlError) =>
     cause
   })
 
-export const migrateStream = Effect.gen(function* () {
+const migration = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  // Several instances may start at once: serialize their DDL.
+  yield* sql`SELECT pg_advisory_xact_lock(7419000005)`
   yield* sql`CREATE TABLE IF NOT EXISTS eventflow_pipelines (
     name text PRIMARY KEY,
     fingerprint text NOT NULL,
@@ -105,6 +107,12 @@ export const migrateStream = Effect.gen(function* () {
     created_at timestamptz NOT NULL DEFAULT now()
   )`
   yield* sql`CREATE INDEX IF NOT EXISTS eventflow_alerts_by_time ON eventflow_alerts (time DESC)`
+})
+
+/** Creates the stream engine's tables when missing. */
+export const migrateStream = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.withTransaction(migration)
 }).pipe(Effect.mapError(unavailable))
 
 /** What a pipeline's stored state depends on: its sources, key-independent window and aggregations. */
