@@ -81,6 +81,20 @@ describe("eventflow dev (embedded)", () => {
         .split("\n")
         .map((l) => JSON.parse(l).values.events)
     ).toEqual([13])
+
+    // A replay while the server runs: the rows are rebuilt from the log, with progress, and equal.
+    const replayed = await runEventflow(["replay", "events-per-type"], env)
+    expect(replayed.code, replayed.stderr).toBe(0)
+    expect(replayed.stdout).toContain(
+      `replay events-per-type: ${events.length} / ${events.length} records (100%)`
+    )
+    expect(replayed.stdout).toContain("replay events-per-type: done")
+    const again = await runEventflow(["query", "events-per-type", "--json"], env)
+    const counts = again.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { key: string; values: { events: number } })
+    expect(Object.fromEntries(counts.map((l) => [l.key, l.values.events]))).toEqual(types)
     expect(await stop(running)).toBe(0)
   })
 

@@ -64,7 +64,7 @@ interface Processor {
   readonly exited: Promise<number | null>
 }
 
-const startProcessor = async (env: Record<string, string>): Promise<Processor> => {
+const startProcessor = async (env: Record<string, string>, pipelines = 1): Promise<Processor> => {
   const child = spawn(process.execPath, ["--import", "tsx", bin, "process"], {
     cwd: repoRoot,
     env: { ...inheritedEnv(), ...env },
@@ -83,7 +83,7 @@ const startProcessor = async (env: Record<string, string>): Promise<Processor> =
   })
   await waitFor("eventflow process to start its pipelines", async () => {
     if (child.exitCode !== null) throw new Error(`eventflow process exited:\n${output}`)
-    return output.includes("Running 1 pipeline(s)")
+    return output.includes(`Running ${pipelines} pipeline(s)`)
   })
   return { child, output: () => output, exited }
 }
@@ -227,4 +227,85 @@ await describeWithServices(["kafka", "postgres"], "eventflow process on Kafka, e
     second.child.kill("SIGTERM")
     expect(await second.exited).toBe(0)
   }, 300_000)
+
+  it("joins a table of entity state read whole from its topic (a tombstone deletes an entity)", async () => {
+    const { name, env: base } = await setup("join")
+    const prefix = base.EVENTFLOW_TOPIC_PREFIX
+    const env = { ...base, EVENTFLOW_PIPELINES: join(repoRoot, "packages/stream/test/pipelines-join") }
+    const client = await database()
+    const admin = testKafka().admin()
+    await admin.connect()
+    await admin.createTopics({
+      topics: [
+        {
+          topic: `${prefix}entities.customers`,
+          numPartitions: 2,
+          configEntries: [{ name: "cleanup.policy", value: "compact" }]
+        },
+        { topic: `${prefix}events.orders`, numPartitions: 3 }
+      ],
+      waitForLeaders: true
+    })
+    await admin.disconnect()
+    const producer = testKafka().producer()
+    await producer.connect()
+    onTestFinished(() => producer.disconnect())
+    const customer = (id: string, tier: string) => ({
+      key: id,
+      value: JSON.stringify({
+        specversion: "1.0",
+        id: `c-${id}-${tier}`,
+        source: "/crm",
+        type: "customer",
+        subject: id,
+        data: { tier }
+      })
+    })
+    // The table exists before the processor starts: it reads it whole first.
+    await producer.send({
+      topic: `${prefix}entities.customers`,
+      messages: [
+        customer("ann", "gold"),
+        customer("bob", "gold"),
+        { key: "bob", value: null },
+        customer("cat", "basic")
+      ]
+    })
+    const processor = await startProcessor(env)
+    const order = (i: number, who: string, amount: number) => ({
+      key: who,
+      value: JSON.stringify({
+        specversion: "1.0",
+        id: `o-${i}`,
+        source: "/shop",
+        type: "order",
+        subject: who,
+        time: new Date(BASE + i * 1000).toISOString(),
+        data: { amount }
+      })
+    })
+    await producer.send({
+      topic: `${prefix}events.orders`,
+      messages: [order(1, "ann", 10), order(2, "bob", 10), order(3, "cat", 10), order(4, "ann", 5)]
+    })
+    await waitFor("the joined rows", async () => {
+      const { rows } = await client.query(
+        "SELECT coalesce(sum(processed), 0) AS n FROM eventflow_stream_positions WHERE pipeline = $1",
+        [name]
+      )
+      return Number(rows[0].n) === 4
+    })
+    const { rows } = await client.query(
+      `SELECT key, "values" FROM eventflow_results WHERE pipeline = $1 ORDER BY key`,
+      [name]
+    )
+    // ann is gold (×2); bob's entity was deleted by the tombstone (×1); cat is basic (×1).
+    expect(rows.map((r: { key: string; values: unknown }) => [r.key, r.values])).toEqual([
+      ["ann", { orders: 2, weighted: 30 }],
+      ["bob", { orders: 1, weighted: 10 }],
+      ["cat", { orders: 1, weighted: 10 }]
+    ])
+    processor.child.kill("SIGTERM")
+    expect(await processor.exited).toBe(0)
+  }, 120_000)
 })

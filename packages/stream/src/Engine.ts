@@ -30,10 +30,13 @@ import {
 import { applyTableRecords, type InputRecord, type TableStates, WindowProcessor } from "./WindowProcessor.ts"
 
 export interface SourceRecord {
-  /** The record's offset (a safe integer: 2^53 records are far beyond any partition). */
-  readonly offset: number
+  /**
+   * The record's offset (a safe integer: 2^53 records are far beyond any partition), as a number
+   * or as the decimal string kafkajs gives (its messages are passed as they are, no copy).
+   */
+  readonly offset: number | string
   /** The log's timestamp of the record, epoch ms (the event time of an event without `time`). */
-  readonly timestamp: number
+  readonly timestamp: number | string
   /** The record's key, as the log gives it (decoded only when the record is set aside). */
   readonly key: string | Uint8Array | null
   readonly value: Uint8Array | null
@@ -189,7 +192,7 @@ export class PipelineEngine {
         continue
       }
       try {
-        inputs.push({ event: decode(record.value), timestamp: record.timestamp })
+        inputs.push({ event: decode(record.value), timestamp: Number(record.timestamp) })
       } catch {
         // Not a CloudEvent: a table holds entity state, not a stream; it is skipped.
       }
@@ -223,19 +226,20 @@ export class PipelineEngine {
     if (task === undefined) throw new Error(`partition ${partitionId(tp)} is not loaded`)
     const inputs: InputRecord[] = []
     const origins: SourceRecord[] = []
-    let last: SourceRecord | undefined
+    let last = -1
     for (const record of records) {
-      if (record.offset < task.nextOffset) continue
-      last = record
+      const offset = Number(record.offset)
+      if (offset < task.nextOffset) continue
+      last = offset
       try {
-        inputs.push({ event: decode(record.value), timestamp: record.timestamp })
+        inputs.push({ event: decode(record.value), timestamp: Number(record.timestamp) })
         origins.push(record)
       } catch (error) {
         task.poison++
         task.setAside.push(this.setAside(tp, record, "poison", (error as Error).message))
       }
     }
-    if (last === undefined) return
+    if (last < 0) return
     const output = task.processor.process(inputs, { rows: false })
     if (output.rejected.length > 0) {
       const byEvent = new Map<CloudEvent, SourceRecord>()
@@ -247,9 +251,9 @@ export class PipelineEngine {
         task.setAside.push(this.setAside(tp, origin, rejected.reason, rejected.detail))
       }
     }
-    const count = last.offset - task.nextOffset + 1
+    const count = last - task.nextOffset + 1
     task.processed += count
-    task.nextOffset = last.offset + 1
+    task.nextOffset = last + 1
     task.changed = true
     this.pendingRecords += count
   }

@@ -457,15 +457,8 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
                 consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(next) })
                 return
               }
-              engine.handle(
-                tp,
-                batch.messages.map((m) => ({
-                  offset: Number(m.offset),
-                  timestamp: Number(m.timestamp),
-                  key: m.key,
-                  value: m.value
-                }))
-              )
+              // kafkajs's messages are SourceRecords as they are (offset and timestamp as strings).
+              engine.handle(tp, batch.messages)
               resolveOffset(batch.messages.at(-1)!.offset)
               if (engine.checkpointDue()) void startCheckpoint()
               // Backpressure: while a checkpoint is written, at most a few checkpoints' worth waits.

@@ -339,24 +339,29 @@ export const checkpoint = (
             AS x(t text, p int, k text, s bigint)
           WHERE w.pipeline = ${name} AND w.key = x.k AND w.window_start = x.s AND w.topic = x.t AND w.partition = x.p`
       }
-      const upserts = parts.flatMap((p) =>
-        p.upserts.map((u) => ({ ...u, topic: p.topic, partition: p.partition }))
-      )
+      const upserts: Array<WindowSnapshot & TopicPartition> = []
+      const rows: Array<{ t: string; p: number; k: string; s: number; e: number; c: number; j: unknown }> = []
+      for (const part of parts) {
+        for (const u of part.upserts) {
+          upserts.push({ ...u, topic: part.topic, partition: part.partition })
+          rows.push({
+            t: part.topic,
+            p: part.partition,
+            k: u.key,
+            s: u.start,
+            e: u.end,
+            c: u.closesAt,
+            j: u.states
+          })
+        }
+      }
       if (upserts.length > 0) {
-        const rows = upserts.map((u) => ({
-          t: u.topic,
-          p: u.partition,
-          k: u.key,
-          s: u.start,
-          e: u.end,
-          c: u.closesAt,
-          j: JSON.stringify(u.states)
-        }))
+        // The states travel as JSON objects and are stored as their text.
         yield* sql`INSERT INTO eventflow_stream_partials
             (pipeline, key, window_start, topic, partition, window_end, closes_at, state)
-          SELECT ${name}, k, s, t, p, e, c, j
+          SELECT ${name}, k, s, t, p, e, c, j::text
           FROM json_to_recordset(${JSON.stringify(rows)}::json)
-            AS x(t text, p int, k text, s bigint, e bigint, c bigint, j text)
+            AS x(t text, p int, k text, s bigint, e bigint, c bigint, j json)
           ON CONFLICT (pipeline, key, window_start, topic, partition)
           DO UPDATE SET window_end = EXCLUDED.window_end, closes_at = EXCLUDED.closes_at, state = EXCLUDED.state`
       }

@@ -155,10 +155,9 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
           for (let round = 0; round < 20; round++) {
             for (const tp of tps) {
               const next = engine.nextOffset(tp)!
-              const batch = perPartition[tp.partition]!.filter((e) => e.record.offset >= Number(next)).slice(
-                0,
-                40
-              )
+              const batch = perPartition[tp.partition]!.filter(
+                (e) => Number(e.record.offset) >= Number(next)
+              ).slice(0, 40)
               engine.handle(
                 tp,
                 batch.map((e) => e.record)
@@ -174,7 +173,7 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
           // The rest, then an event far in the future on each partition to close every window.
           for (const tp of tps) {
             const next = engine.nextOffset(tp)!
-            const rest = perPartition[tp.partition]!.filter((e) => e.record.offset >= Number(next))
+            const rest = perPartition[tp.partition]!.filter((e) => Number(e.record.offset) >= Number(next))
             const last = perPartition[tp.partition]!.at(-1)!.record.offset
             const closing = {
               specversion: "1.0",
@@ -188,7 +187,7 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
             engine.handle(tp, [
               ...rest.map((e) => e.record),
               {
-                offset: last + 1,
+                offset: Number(last) + 1,
                 timestamp: 0,
                 key: "nobody",
                 value: new TextEncoder().encode(JSON.stringify(closing))
