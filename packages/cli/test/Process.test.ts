@@ -4,14 +4,12 @@
  * joins and the first leaves; the read model ends equal to the ground truth, and every record is
  * counted once.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 import { describeWithServices, serviceUrls, testKafka, uniquePrefix, waitFor } from "@eventflow/testing"
 import pg from "pg"
 import { expect, it, onTestFinished } from "vitest"
-import { inheritedEnv, repoRoot } from "./support.ts"
+import { type Running, repoRoot, spawnEventflow } from "./support.ts"
 
-const bin = join(repoRoot, "packages/cli/src/bin.ts")
 const BASE = Date.UTC(2026, 10, 27, 9)
 const KEYS = 300
 
@@ -58,34 +56,16 @@ const produce = async (topic: string, from: number, to: number, pauseMs: number,
   }
 }
 
-interface Processor {
-  readonly child: ChildProcess
-  readonly output: () => string
-  readonly exited: Promise<number | null>
-}
-
-const startProcessor = async (env: Record<string, string>, pipelines = 1): Promise<Processor> => {
-  const child = spawn(process.execPath, ["--import", "tsx", bin, "process"], {
-    cwd: repoRoot,
-    env: { ...inheritedEnv(), ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  let output = ""
-  child.stdout!.on("data", (chunk) => {
-    output += chunk
-  })
-  child.stderr!.on("data", (chunk) => {
-    output += chunk
-  })
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+const startProcessor = async (env: Record<string, string>, pipelines = 1): Promise<Running> => {
+  const running = spawnEventflow(["process"], env)
   onTestFinished(() => {
-    child.kill("SIGKILL")
+    running.child.kill("SIGKILL")
   })
   await waitFor("eventflow process to start its pipelines", async () => {
-    if (child.exitCode !== null) throw new Error(`eventflow process exited:\n${output}`)
-    return output.includes(`Running ${pipelines} pipeline(s)`)
+    if (running.child.exitCode !== null) throw new Error(`eventflow process exited:\n${running.output()}`)
+    return running.output().includes(`Running ${pipelines} pipeline(s)`)
   })
-  return { child, output: () => output, exited }
+  return running
 }
 
 const database = async () => {

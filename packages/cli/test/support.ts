@@ -8,7 +8,7 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../.."
 const bin = join(repoRoot, "packages/cli/src/bin.ts")
 
 /** The test's environment without EventFlow's own settings, so each test sets exactly what it means. */
-export const inheritedEnv = () =>
+const inheritedEnv = () =>
   Object.fromEntries(
     Object.entries(process.env).filter(
       ([name]) =>
@@ -23,15 +23,11 @@ export interface Running {
   readonly exited: Promise<number | null>
 }
 
-/** Starts `eventflow <args>` as a real process and waits until /readyz answers 200. */
-export const startEventflow = async (
-  args: string[],
-  env: Record<string, string>,
-  port: number
-): Promise<Running> => {
+/** Spawns `eventflow <args>` as a real process, collecting what it prints. */
+export const spawnEventflow = (args: string[], env: Record<string, string>): Running => {
   const child = spawn(process.execPath, ["--import", "tsx", bin, ...args], {
     cwd: repoRoot,
-    env: { ...inheritedEnv(), ...env, PORT: String(port) },
+    env: { ...inheritedEnv(), ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""
@@ -42,6 +38,17 @@ export const startEventflow = async (
     output += chunk
   })
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  return { child, output: () => output, exited }
+}
+
+/** Starts `eventflow <args>` as a real process and waits until /readyz answers 200. */
+export const startEventflow = async (
+  args: string[],
+  env: Record<string, string>,
+  port: number
+): Promise<Running> => {
+  const running = spawnEventflow(args, { ...env, PORT: String(port) })
+  const { child, exited, output } = running
   let gone = false
   void exited.then(() => {
     gone = true
@@ -49,7 +56,7 @@ export const startEventflow = async (
   await waitFor(
     `eventflow ${args.join(" ")} to be ready`,
     async () => {
-      if (gone) throw new Error(`eventflow exited before it was ready:\n${output}`)
+      if (gone) throw new Error(`eventflow exited before it was ready:\n${output()}`)
       try {
         return (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200
       } catch {
@@ -61,7 +68,7 @@ export const startEventflow = async (
     child.kill("SIGKILL")
     throw error
   })
-  return { child, output: () => output, exited }
+  return running
 }
 
 export const stop = async (running: Running, signal: NodeJS.Signals = "SIGTERM") => {
