@@ -16,7 +16,8 @@ import {
   PipelinesFolderConfig,
   runEmbedded,
   runKafka,
-  StreamConfig
+  StreamConfig,
+  sourcesOf
 } from "@eventflow/stream/runtime"
 import { Console, Data, Duration, Effect, Layer, Option } from "effect"
 import { Kafka, logLevel } from "kafkajs"
@@ -202,19 +203,12 @@ const sourceEnds = (mode: Mode, loaded: LoadedPipelines, name: string) =>
   Effect.gen(function* () {
     const settings = yield* StreamConfig
     const pipeline = loaded.pipelines.find((p) => p.name === name)!
-    const patterns = pipeline.table.windowed.keyed.source.topics.map(
-      (t) =>
-        new RegExp(
-          `^${(settings.topicPrefix + t).replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`
-        )
-    )
+    const sources = sourcesOf(pipeline, settings.topicPrefix)
     if (mode._tag === "embedded") {
       const sql = yield* SqlClient.SqlClient
       const rows = yield* sql<{ topic: string; next_offset: string }>`
         SELECT topic, next_offset FROM eventflow_partitions`
-      return rows
-        .filter((r) => patterns.some((p) => p.test(r.topic)))
-        .reduce((n, r) => n + Number(r.next_offset), 0)
+      return rows.filter((r) => sources.matches(r.topic)).reduce((n, r) => n + Number(r.next_offset), 0)
     }
     const kafka = new Kafka({
       clientId: mode.kafka.clientId,
@@ -226,7 +220,7 @@ const sourceEnds = (mode: Mode, loaded: LoadedPipelines, name: string) =>
       try: async () => {
         await admin.connect()
         try {
-          const topics = (await admin.listTopics()).filter((t) => patterns.some((p) => p.test(t)))
+          const topics = (await admin.listTopics()).filter(sources.matches)
           let total = 0
           for (const topic of topics) {
             for (const o of await admin.fetchTopicOffsets(topic)) total += Number(o.high)

@@ -134,13 +134,15 @@ export const StreamConfig: Config.Config<StreamSettings> = Config.all({
 const patternOf = (name: string) =>
   new RegExp(`^${name.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`)
 
-/** A pipeline's source topics with the prefix: literal names, and patterns (with `*`). */
-const sourcesOf = (pipeline: Pipeline, prefix: string) => {
+/** A pipeline's source topics with the prefix: literal names, patterns (with `*`), and a test for a topic. */
+export const sourcesOf = (pipeline: Pipeline, prefix: string) => {
   const topics = pipeline.table.windowed.keyed.source.topics.map((t) => prefix + t)
+  const literal = topics.filter((t) => !t.includes("*"))
+  const patterns = topics.filter((t) => t.includes("*")).map(patternOf)
   return {
-    literal: topics.filter((t) => !t.includes("*")),
-    patterns: topics.filter((t) => t.includes("*")).map(patternOf),
-    matches: (topic: string) => topics.some((t) => (t.includes("*") ? patternOf(t).test(topic) : t === topic))
+    literal,
+    patterns,
+    matches: (topic: string) => literal.includes(topic) || patterns.some((p) => p.test(topic))
   }
 }
 
@@ -374,24 +376,29 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
         await settle()
         engine.drop("all")
         sought.clear()
-        await run(
-          engine
-            .claim(partitions)
-            .pipe(
-              Effect.catchAll((error) =>
-                Effect.logWarning(
-                  `pipeline '${pipeline.name}': cannot load its partitions yet: ${error.message}`
-                )
-              )
-            )
-        )
-        for (const tp of partitions) {
-          const next = engine.nextOffset(tp)
-          if (next !== undefined)
-            consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(next) })
-        }
+        await claimAndSeek(partitions)
       })
     })
+
+    /** Loads partitions from their checkpoints and points the consumer at their stored offsets. */
+    const claimAndSeek = async (partitions: ReadonlyArray<TopicPartition>) => {
+      await run(
+        engine
+          .claim(partitions)
+          .pipe(
+            Effect.catchAll((error) =>
+              Effect.logWarning(
+                `pipeline '${pipeline.name}': cannot load its partitions yet: ${error.message}`
+              )
+            )
+          )
+      )
+      for (const tp of partitions) {
+        const next = engine.nextOffset(tp)
+        if (next !== undefined)
+          consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(next) })
+      }
+    }
 
     const commitKafkaOffsets = async () => {
       // For lag monitoring only: the offsets that count are in Postgres.
@@ -485,13 +492,8 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
             await settle()
             // A partition reset by a replay (or taken over while idle) is dropped, then read from its stored offset.
             const lost = await run(engine.verifyOwnership().pipe(Effect.orElseSucceed(() => [])))
-            for (const tp of lost) {
-              sought.delete(`${tp.topic}/${tp.partition}`)
-              await run(engine.claim([tp]).pipe(Effect.ignore))
-              const next = engine.nextOffset(tp)
-              if (next !== undefined)
-                consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(next) })
-            }
+            for (const tp of lost) sought.delete(`${tp.topic}/${tp.partition}`)
+            await claimAndSeek(lost)
           })
         }
       },

@@ -339,11 +339,10 @@ export const checkpoint = (
             AS x(t text, p int, k text, s bigint)
           WHERE w.pipeline = ${name} AND w.key = x.k AND w.window_start = x.s AND w.topic = x.t AND w.partition = x.p`
       }
-      const upserts: Array<WindowSnapshot & TopicPartition> = []
+      // One row per changed partial; its JSON document serves the upsert and the read-back below.
       const rows: Array<{ t: string; p: number; k: string; s: number; e: number; c: number; j: unknown }> = []
       for (const part of parts) {
         for (const u of part.upserts) {
-          upserts.push({ ...u, topic: part.topic, partition: part.partition })
           rows.push({
             t: part.topic,
             p: part.partition,
@@ -355,12 +354,13 @@ export const checkpoint = (
           })
         }
       }
-      if (upserts.length > 0) {
+      const rowsJson = JSON.stringify(rows)
+      if (rows.length > 0) {
         // The states travel as JSON objects and are stored as their text.
         yield* sql`INSERT INTO eventflow_stream_partials
             (pipeline, key, window_start, topic, partition, window_end, closes_at, state)
           SELECT ${name}, k, s, t, p, e, c, j::text
-          FROM json_to_recordset(${JSON.stringify(rows)}::json)
+          FROM json_to_recordset(${rowsJson}::json)
             AS x(t text, p int, k text, s bigint, e bigint, c bigint, j json)
           ON CONFLICT (pipeline, key, window_start, topic, partition)
           DO UPDATE SET window_end = EXCLUDED.window_end, closes_at = EXCLUDED.closes_at, state = EXCLUDED.state`
@@ -368,17 +368,16 @@ export const checkpoint = (
 
       // The read model's rows of the windows that changed, merged over every partition.
       let rowsWritten = 0
-      const changed = [...deletes, ...upserts]
-      if (changed.length > 0) {
+      if (deletes.length > 0 || rows.length > 0) {
         const sessions = spec.kind === "session"
-        const keys = [...new Set(changed.map((c) => c.key))]
+        const keys = [...new Set([...deletes.map((d) => d.key), ...rows.map((r) => r.k)])]
         let partials: PartialWindow[]
         if (sessions) {
-          const rows = yield* sql<{ key: string; window_start: string; window_end: string; state: string }>`
+          const stored = yield* sql<{ key: string; window_start: string; window_end: string; state: string }>`
             SELECT w.key, w.window_start, w.window_end, w.state FROM eventflow_stream_partials w
             JOIN json_to_recordset(${JSON.stringify(keys.map((k) => ({ k })))}::json) AS x(k text) ON w.key = x.k
             WHERE w.pipeline = ${name}`
-          partials = rows.map((p) => ({
+          partials = stored.map((p) => ({
             key: p.key,
             start: num(p.window_start),
             end: num(p.window_end),
@@ -386,14 +385,13 @@ export const checkpoint = (
           }))
         } else {
           // This checkpoint's own partials are at hand; only the other partitions' shares are read.
-          const mine = upserts.map((u) => ({ k: u.key, s: u.start, t: u.topic, p: u.partition }))
           const others = yield* sql<{ key: string; window_start: string; window_end: string; state: string }>`
-            WITH x AS (SELECT * FROM json_to_recordset(${JSON.stringify(mine)}::json) AS x(k text, s bigint, t text, p int))
+            WITH x AS (SELECT * FROM json_to_recordset(${rowsJson}::json) AS x(k text, s bigint, t text, p int))
             SELECT w.key, w.window_start, w.window_end, w.state FROM eventflow_stream_partials w
             WHERE w.pipeline = ${name} AND (w.key, w.window_start) IN (SELECT k, s FROM x)
               AND (w.key, w.window_start, w.topic, w.partition) NOT IN (SELECT k, s, t, p FROM x)`
           partials = [
-            ...upserts.map((u) => ({ key: u.key, start: u.start, end: u.end, states: u.states })),
+            ...rows.map((r) => ({ key: r.k, start: r.s, end: r.e, states: r.j as Record<string, unknown> })),
             ...others.map((p) => ({
               key: p.key,
               start: num(p.window_start),
