@@ -2,12 +2,22 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    include: ["packages/*/test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
     // Integration suites share one Kafka broker, one Redis and one Postgres: run files one at a time
-    // so that the broker's 2 cores are not fought over and timings stay sane.
+    // so that the broker's 2 cores are not fought over and timings stay sane. (A root-only option:
+    // it applies to every project.)
     fileParallelism: false,
-    reporters: ["default"]
+    reporters: ["default"],
+    projects: [
+      {
+        test: {
+          name: "packages",
+          include: ["packages/*/test/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000
+        }
+      },
+      // The dashboard's component tests: Solid + jsdom, configured beside them.
+      "dashboard/vitest.config.ts"
+    ]
   }
 })

@@ -1,21 +1,41 @@
 /** `eventflow dev` and `eventflow ingest`: compose the layers of a server role and launch them. */
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { HttpServer } from "@effect/platform"
-import { type Backends, layerBackends, type Mode, readMode } from "@eventflow/backends"
-import { WriteKeys } from "@eventflow/core"
+import { fileURLToPath } from "node:url"
+import { type HttpApp, type HttpRouter, HttpServer, HttpServerRequest } from "@effect/platform"
 import {
+  type Backends,
+  layerBackends,
+  layerPublishIngestStats,
+  type Mode,
+  makeRedisClient,
+  readMode
+} from "@eventflow/backends"
+import { IngestStats, makeIngestStats, WriteKeys } from "@eventflow/core"
+import {
+  type Ingest,
   IngestConfig,
+  type IngestSettings,
   ingestRouter,
   ListenConfig,
-  layerHttp,
+  layerHttpApp,
   layerIngest,
   layerIngestSettings,
   layerReadiness,
   layerRoutesConfig,
-  layerTopics
+  layerTopics,
+  type Readiness,
+  toApp
 } from "@eventflow/ingest"
-import { Config, Console, Effect, Layer, Option, Redacted } from "effect"
+import {
+  layerQueryService,
+  layerSqlReadTokens,
+  makeQueryApp,
+  QueryConfig,
+  type QueryService,
+  type ReadTokens
+} from "@eventflow/query"
+import { Config, Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { layerPipelines } from "./Stream.ts"
 
 /** The dev key: EVENTFLOW_DEV_WRITE_KEY, else the one kept in the data directory, else a new one. */
@@ -43,14 +63,44 @@ const describeMode = (mode: Mode) =>
     ? `embedded mode, data in ${mode.dataDir}`
     : `distributed mode, Kafka ${mode.kafka.brokers.join(",")}`
 
+/** The built dashboard, next to the packages: served at `/` when it exists. */
+export const defaultDashboardDir = fileURLToPath(new URL("../../../dashboard/dist", import.meta.url))
+
+const isLoopback = (host: string) => host === "127.0.0.1" || host === "localhost" || host === "::1"
+
+/** In distributed mode ingest instances publish their numbers to Redis for the query service. */
+const layerStatsPublisher = (mode: Mode) =>
+  mode._tag === "embedded"
+    ? Layer.empty
+    : Layer.unwrapScoped(
+        Effect.gen(function* () {
+          const url = yield* Config.option(Config.redacted("REDIS_URL"))
+          if (Option.isNone(url)) return Layer.empty
+          const prefix = yield* Config.string("EVENTFLOW_STATS_PREFIX").pipe(
+            Config.withDefault("eventflow:stats:")
+          )
+          const redis = yield* makeRedisClient(url.value, Duration.seconds(2))
+          return layerPublishIngestStats(redis, prefix)
+        })
+      )
+
+/** Paths the ingest API answers in `eventflow dev`; everything else is the query API's (and the dashboard's). */
+const ingestPath = (url: string) => {
+  const path = url.split("?", 1)[0]
+  return path === "/v1/events" || path === "/healthz" || path === "/readyz" || path === "/openapi.json"
+}
+
+type AppServices = HttpRouter.HttpRouter.DefaultServices | IngestSettings | Ingest | Readiness
+
 export const runServer = (role: "dev" | "ingest") =>
   Effect.gen(function* () {
     const mode = yield* readMode
     const settings = yield* IngestConfig
     const listen = yield* ListenConfig(role === "dev" ? "127.0.0.1" : "0.0.0.0")
     const backends = layerBackends(mode, { dedup: settings.dedup, embedded: "own", eventLog: true })
+    const stats = Layer.succeed(IngestStats, makeIngestStats())
     const services = Layer.mergeAll(layerIngest, layerReadiness, layerTopics).pipe(
-      Layer.provideMerge(Layer.merge(layerRoutesConfig, layerIngestSettings(settings))),
+      Layer.provideMerge(Layer.mergeAll(layerRoutesConfig, layerIngestSettings(settings), stats)),
       Layer.provideMerge(backends)
     )
     const devKey =
@@ -58,15 +108,70 @@ export const runServer = (role: "dev" | "ingest") =>
     const banner = Layer.effectDiscard(
       HttpServer.addressFormattedWith((address) =>
         Console.log(
-          `EventFlow ${role} listening on ${address.replace("127.0.0.1", "localhost")} (${describeMode(mode)})`
+          `EventFlow ${role} listening on ${address.replace("127.0.0.1", "localhost")} (${describeMode(mode)})` +
+            (role === "dev"
+              ? `\n  dashboard: ${address.replace("127.0.0.1", "localhost")}/   API reference: /docs`
+              : "")
         )
       )
     )
-    const app = layerHttp(ingestRouter, listen).pipe(Layer.provideMerge(services))
+    // `eventflow dev` serves the query API and the dashboard on the same port.
+    const queryOptions =
+      role === "dev"
+        ? yield* QueryConfig({ auth: !isLoopback(listen.host), dashboardDir: defaultDashboardDir })
+        : undefined
+    const app = Effect.gen(function* () {
+      const ingestApp = yield* toApp(ingestRouter)
+      if (queryOptions === undefined) return ingestApp as HttpApp.Default<unknown, AppServices>
+      const queryApp = yield* makeQueryApp(queryOptions)
+      return Effect.flatMap(
+        HttpServerRequest.HttpServerRequest,
+        (request): HttpApp.Default<unknown, AppServices> => (ingestPath(request.url) ? ingestApp : queryApp)
+      )
+    })
+    // Only `eventflow dev` needs it (the ingest role's app never asks for the QueryService).
+    const query = (
+      queryOptions === undefined
+        ? Layer.empty
+        : Layer.merge(
+            layerQueryService(mode, queryOptions, { ingestInProcess: true, processInProcess: true }),
+            layerSqlReadTokens()
+          )
+    ) as Layer.Layer<QueryService | ReadTokens, unknown, Backends | IngestStats>
+    const http = layerHttpApp(app, listen, settings.shutdownTimeout).pipe(
+      Layer.provide(query),
+      Layer.provideMerge(services)
+    )
     // `eventflow dev` runs the pipelines too (the embedded log, or Kafka in distributed mode).
     const pipelines =
       role === "dev" ? (layerPipelines(mode) as Layer.Layer<never, unknown, Backends>) : Layer.empty
-    const withBanner = Layer.mergeAll(banner, devKey, pipelines).pipe(Layer.provideMerge(app))
+    const withBanner = Layer.mergeAll(banner, devKey, pipelines, layerStatsPublisher(mode)).pipe(
+      Layer.provideMerge(http)
+    )
     // Spans stay in the code for an OTLP exporter; with none configured, tracing would only cost time.
     return yield* Layer.launch(withBanner).pipe(Effect.withTracerEnabled(false))
   })
+
+/** `eventflow query`: the query API (and the dashboard, when built) alone. */
+export const runQueryServer = Effect.gen(function* () {
+  const mode = yield* readMode
+  const listen = yield* ListenConfig("0.0.0.0")
+  const options = yield* QueryConfig({ auth: true, dashboardDir: defaultDashboardDir })
+  const shutdownTimeout = yield* Config.duration("EVENTFLOW_SHUTDOWN_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(20))
+  )
+  const backends = layerBackends(mode, { dedup: false, embedded: "attach", eventLog: false })
+  const query = Layer.merge(
+    layerQueryService(mode, options, { ingestInProcess: false, processInProcess: false }),
+    layerSqlReadTokens()
+  ).pipe(Layer.provide(backends))
+  const banner = Layer.effectDiscard(
+    HttpServer.addressFormattedWith((address) =>
+      Console.log(
+        `EventFlow query listening on ${address} (${describeMode(mode)}; read tokens ${options.auth ? "required" : "not required"})`
+      )
+    )
+  )
+  const http = layerHttpApp(makeQueryApp(options), listen, shutdownTimeout).pipe(Layer.provide(query))
+  return yield* Layer.launch(Layer.provideMerge(banner, http)).pipe(Effect.withTracerEnabled(false))
+})

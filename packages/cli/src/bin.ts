@@ -2,10 +2,11 @@
 /** The `eventflow` command. */
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Logger, LogLevel } from "effect"
+import { Cause, Console, Effect, Logger, LogLevel, Option } from "effect"
 import { createKey, listKeys, revokeKey } from "./Keys.ts"
-import { runServer } from "./Servers.ts"
+import { runQueryServer, runServer } from "./Servers.ts"
 import { pipelinesCommand, processCommand, queryCommand, replayCommand } from "./Stream.ts"
+import { createToken, listTokens, revokeToken } from "./Tokens.ts"
 
 // `eventflow query … | head`: a reader that goes away ends the output, not with a stack trace.
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
@@ -32,7 +33,7 @@ const process_ = Command.make("process", {}, () => processCommand).pipe(
 const query = Command.make(
   "query",
   {
-    pipeline: Args.text({ name: "pipeline" }),
+    pipeline: Args.text({ name: "pipeline" }).pipe(Args.optional),
     key: Options.text("key").pipe(Options.withDescription("only this key"), Options.optional),
     from: Options.text("from").pipe(
       Options.withDescription("windows ending after this ISO time"),
@@ -48,10 +49,11 @@ const query = Command.make(
     ),
     json
   },
-  ({ pipeline, ...options }) => queryCommand(pipeline, options)
+  ({ pipeline, ...options }) =>
+    Option.isSome(pipeline) ? queryCommand(pipeline.value, options) : runQueryServer
 ).pipe(
   Command.withDescription(
-    "Print a pipeline's window rows (through the running eventflow dev in embedded mode)"
+    "Run the query API service; with a pipeline name, print that pipeline's window rows instead (through the running eventflow dev in embedded mode)"
   )
 )
 const pipelines = Command.make("pipelines", { json }, ({ json }) => pipelinesCommand(json)).pipe(
@@ -85,8 +87,24 @@ const keys = Command.make("keys").pipe(
   Command.withDescription("Manage write keys")
 )
 
+const createToken_ = Command.make(
+  "create",
+  { description: Options.text("description").pipe(Options.optional), json },
+  ({ description, json }) => createToken(description, json)
+).pipe(Command.withDescription("Create a read token for the query API (printed once)"))
+const listTokens_ = Command.make("list", { json }, ({ json }) => listTokens(json)).pipe(
+  Command.withDescription("List read tokens (never the tokens themselves)")
+)
+const revokeToken_ = Command.make("revoke", { id: Args.text({ name: "id" }) }, ({ id }) =>
+  revokeToken(id)
+).pipe(Command.withDescription("Revoke a read token by its id"))
+const tokens = Command.make("tokens").pipe(
+  Command.withSubcommands([createToken_, listTokens_, revokeToken_]),
+  Command.withDescription("Manage read tokens of the query API (separate from write keys)")
+)
+
 const eventflow = Command.make("eventflow").pipe(
-  Command.withSubcommands([dev, ingest, process_, query, pipelines, replay, keys])
+  Command.withSubcommands([dev, ingest, process_, query, pipelines, replay, keys, tokens])
 )
 
 const cli = Command.run(eventflow, { name: "eventflow", version: "0.1.0" })

@@ -2,7 +2,7 @@
 
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { type Problem, Problems, WriteKeys } from "@eventflow/core"
+import { IngestStats, type Problem, Problems, WriteKeys } from "@eventflow/core"
 import { Duration, Effect, Option } from "effect"
 import { presentedKey } from "./Auth.ts"
 import { readBody } from "./Body.ts"
@@ -23,7 +23,9 @@ const json = (body: unknown, status = 200) =>
   HttpServerResponse.text(JSON.stringify(body), { status, contentType: "application/json" })
 
 const postEvents = Effect.gen(function* () {
+  const started = performance.now()
   const settings = yield* IngestSettings
+  const stats = yield* Effect.serviceOption(IngestStats)
   const ingest = yield* Ingest
   const keys = yield* Effect.serviceOption(WriteKeys)
   const request = yield* HttpServerRequest.HttpServerRequest
@@ -74,7 +76,17 @@ const postEvents = Effect.gen(function* () {
   const decoded = decode(request.headers, body.right, settings.limits)
   if (!decoded.ok) return problemResponse(decoded.problem)
   return yield* ingest.ingest(decoded.items, key, decoded.raws).pipe(
-    Effect.map((response) => json(response, 202)),
+    Effect.map((response) => {
+      if (Option.isSome(stats)) {
+        stats.value.record({
+          accepted: response.accepted,
+          duplicates: response.duplicate,
+          rejected: response.rejected,
+          latencyMs: performance.now() - started
+        })
+      }
+      return json(response, 202)
+    }),
     Effect.catchTags({
       SourceForbidden: (e) =>
         Effect.succeed(

@@ -1,6 +1,7 @@
 /** The HTTP server: Node's, served by @effect/platform, with a bounded graceful shutdown. */
 import { createServer, type Server } from "node:http"
-import { type HttpRouter, HttpServer } from "@effect/platform"
+import type { HttpApp, HttpRouter } from "@effect/platform"
+import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { EventLog } from "@eventflow/core"
 import { Config, Duration, Effect, Layer } from "effect"
@@ -20,38 +21,45 @@ export const ListenConfig = (defaultHost: string): Config.Config<ListenOptions> 
   })
 
 /**
- * Serves `router`. On shutdown the server stops accepting, answers the requests in flight (their
+ * Serves `app`. On shutdown the server stops accepting, answers the requests in flight (their
  * batches are flushed before the log closes), closes idle keep-alive connections at once and any
- * other connection after `shutdownTimeout`.
+ * other connection (an SSE client, say) after `shutdownTimeout`.
  */
-export const layerHttp = <E, R>(router: HttpRouter.HttpRouter<E, R>, listen: ListenOptions) => {
+export const layerHttpApp = <E, R, AE, AR>(
+  app: Effect.Effect<HttpApp.Default<E, R>, AE, AR>,
+  listen: ListenOptions,
+  shutdownTimeout: Duration.Duration
+) => {
   let server: Server | undefined
   const nodeServer = NodeHttpServer.layer(() => {
     server = createServer({ keepAliveTimeout: 65_000 })
     return server
   }, listen)
   const drain = Layer.scopedDiscard(
-    Effect.gen(function* () {
-      const settings = yield* IngestSettings
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          const s = server
-          if (s === undefined) return
-          const idle = setInterval(() => s.closeIdleConnections(), 50)
-          const force = setTimeout(() => s.closeAllConnections(), Duration.toMillis(settings.shutdownTimeout))
-          idle.unref()
-          force.unref()
-          s.once("close", () => {
-            clearInterval(idle)
-            clearTimeout(force)
-          })
+    Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        const s = server
+        if (s === undefined) return
+        const idle = setInterval(() => s.closeIdleConnections(), 50)
+        const force = setTimeout(() => s.closeAllConnections(), Duration.toMillis(shutdownTimeout))
+        idle.unref()
+        force.unref()
+        s.once("close", () => {
+          clearInterval(idle)
+          clearTimeout(force)
         })
-      )
-    })
+      })
+    )
   )
-  const serve = Layer.unwrapEffect(Effect.map(toApp(router), (app) => HttpServer.serve(app)))
+  const serve = Layer.unwrapScoped(Effect.map(app, (a) => HttpServer.serve(a)))
   return Layer.mergeAll(serve, drain).pipe(Layer.provideMerge(nodeServer))
 }
+
+/** Serves `router` (unknown paths answer a 404 problem), with the ingest settings' shutdown timeout. */
+export const layerHttp = <E, R>(router: HttpRouter.HttpRouter<E, R>, listen: ListenOptions) =>
+  Layer.unwrapEffect(
+    Effect.map(IngestSettings, (settings) => layerHttpApp(toApp(router), listen, settings.shutdownTimeout))
+  )
 
 /** Creates the topics ingestion writes to when they are missing. */
 export const layerTopics = Layer.effectDiscard(

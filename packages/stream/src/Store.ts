@@ -85,7 +85,9 @@ const migration = Effect.gen(function* () {
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pipeline, key, window_start)
   ) WITH (fillfactor = 80)`
-  yield* sql`CREATE INDEX IF NOT EXISTS eventflow_results_by_time ON eventflow_results (pipeline, window_start)`
+  // By window, then key: a time range's rows come out of the index in the order the API returns them.
+  yield* sql`CREATE INDEX IF NOT EXISTS eventflow_results_by_window ON eventflow_results (pipeline, window_start, key)`
+  yield* sql`DROP INDEX IF EXISTS eventflow_results_by_time`
   yield* sql`CREATE INDEX IF NOT EXISTS eventflow_results_open
     ON eventflow_results (pipeline, closes_at) WHERE NOT final`
   yield* sql`CREATE TABLE IF NOT EXISTS eventflow_alert_state (
@@ -107,6 +109,7 @@ const migration = Effect.gen(function* () {
     created_at timestamptz NOT NULL DEFAULT now()
   )`
   yield* sql`CREATE INDEX IF NOT EXISTS eventflow_alerts_by_time ON eventflow_alerts (time DESC)`
+  yield* sql`CREATE INDEX IF NOT EXISTS eventflow_alerts_by_creation ON eventflow_alerts (created_at)`
 })
 
 /** Creates the stream engine's tables when missing. */
