@@ -18,6 +18,7 @@ import {
 } from "@eventflow/stream"
 import { describeWithServices, freePort, serviceUrls, testKafka, uniquePrefix } from "@eventflow/testing"
 import { Effect, Layer, Redacted } from "effect"
+import { Redis } from "ioredis"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { type Running, runEventflow, startEventflow, stop } from "./support.ts"
 
@@ -117,7 +118,8 @@ await describeWithServices(["postgres", "kafka", "redis"], "eventflow query (dis
     DATABASE_URL: serviceUrls.postgres,
     REDIS_URL: serviceUrls.redis,
     EVENTFLOW_TOPIC_PREFIX: prefix,
-    EVENTFLOW_QUERY_CACHE_TTL: "0 millis"
+    EVENTFLOW_QUERY_CACHE_TTL: "3 seconds",
+    EVENTFLOW_CORS_ORIGINS: "https://dashboard.example, https://other.example"
   }
   const get = async (path: string, auth: string | null = token) => {
     const response = await fetch(`http://127.0.0.1:${port}${path}`, {
@@ -327,6 +329,45 @@ await describeWithServices(["postgres", "kafka", "redis"], "eventflow query (dis
     expect(await page.text()).toContain("EventFlow query API")
   })
 
+  it("lets the listed origins read (CORS), and no other", async () => {
+    const preflight = await fetch(`http://127.0.0.1:${port}/v1/pipelines`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://dashboard.example",
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "authorization, last-event-id"
+      }
+    })
+    expect(preflight.status).toBeLessThan(300)
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://dashboard.example")
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization")
+    const allowed = await fetch(`http://127.0.0.1:${port}/v1/alerts`, {
+      headers: { origin: "https://other.example", authorization: `Bearer ${token}` }
+    })
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://other.example")
+    const refused = await fetch(`http://127.0.0.1:${port}/v1/alerts`, {
+      headers: { origin: "https://evil.example", authorization: `Bearer ${token}` }
+    })
+    expect(refused.headers.get("access-control-allow-origin")).toBeNull()
+  })
+
+  it("shares the dashboard's hot questions through Redis for the cache's TTL", async () => {
+    const redis = new Redis(serviceUrls.redis)
+    try {
+      await redis.del("eventflow:query:topics")
+      // In front of Redis each instance keeps an answer for at most 250 ms: let an earlier one expire.
+      await new Promise((r) => setTimeout(r, 300))
+      const first = await get(`/v1/topics`)
+      const cached = await redis.get("eventflow:query:topics")
+      expect(cached).not.toBeNull()
+      expect(JSON.parse(cached!)).toEqual(first.body)
+      expect(await redis.pttl("eventflow:query:topics")).toBeGreaterThan(0)
+      expect(await redis.pttl("eventflow:query:topics")).toBeLessThanOrEqual(3_000)
+    } finally {
+      await redis.quit()
+    }
+  })
+
   it("streams a tick a second over SSE and resumes after Last-Event-ID", async () => {
     const read = async (lastEventId?: string, ticks = 2) => {
       const controller = new AbortController()
@@ -358,8 +399,11 @@ await describeWithServices(["postgres", "kafka", "redis"], "eventflow query (dis
     expect(first[1].id - first[0].id).toBeLessThan(2_500)
     for (const tick of first) expect(tick).toHaveProperty("lag")
     // Resuming after the first tick replays the ones after it at once, in order.
-    const resumed = await read(String(first[0].id), 2)
+    const resumed = await read(String(first[0].id), 6)
     expect(resumed[0].id).toBe(first[1].id)
     expect(resumed[1].id).toBe(first[2].id)
+    // The first connection was closed and left: no tick ever counts more than one client here.
+    for (const tick of resumed) expect(tick.clients).toBeLessThanOrEqual(1)
+    expect(resumed[resumed.length - 1].clients).toBe(1)
   })
 })

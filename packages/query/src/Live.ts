@@ -33,6 +33,8 @@ export interface LiveTick {
   readonly rejected: number
   readonly processed: number
   readonly newRows: number
+  /** Live clients of this instance when the tick was sent. */
+  readonly clients: number
   readonly rows: ReadonlyArray<LiveRow>
   readonly alerts: ReadonlyArray<AlertRow>
   readonly events: ReadonlyArray<Omit<TailEvent, "seq">>
@@ -189,6 +191,7 @@ export const makeLive = (
         rejected: reading?.rejected ?? 0,
         processed,
         newRows: rows.length,
+        clients: listeners.size,
         rows: rows.slice(0, options.maxRows).map(({ updatedAt: _u, ...row }) => row),
         alerts,
         events
