@@ -2,19 +2,9 @@
 // alerts feed and the event tail. Ticks, initial loads and filter changes all go through here.
 import { createStore, reconcile, unwrap } from "solid-js/store"
 import type { LiveStatus } from "./live.ts"
-import type { Alert, StoredEvent, Tick } from "./types.ts"
+import type { Alert, StoredEvent, Tick, TickCounters } from "./types.ts"
 
-export interface Counters {
-  readonly ingestRate: number
-  readonly processedRate: number
-  readonly ackP50Ms: number | null
-  readonly ackP99Ms: number | null
-  readonly lag: number
-  readonly accepted: number
-  readonly duplicates: number
-  readonly rejected: number
-  readonly processed: number
-}
+export type Counters = TickCounters
 
 /** Columns, as uPlot wants them; x is epoch seconds. */
 export interface Ring {

@@ -152,8 +152,8 @@ export interface TickRow {
   readonly values: Readonly<Record<string, number | null>>
 }
 
-export interface Tick {
-  readonly time: string
+/** The figures of a tick the counters show. */
+export interface TickCounters {
   readonly ingestRate: number
   readonly processedRate: number
   readonly ackP50Ms: number | null
@@ -163,6 +163,10 @@ export interface Tick {
   readonly duplicates: number
   readonly rejected: number
   readonly processed: number
+}
+
+export interface Tick extends TickCounters {
+  readonly time: string
   readonly newRows: number
   readonly rows: ReadonlyArray<TickRow>
   readonly alerts: ReadonlyArray<Alert>

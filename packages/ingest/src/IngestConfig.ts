@@ -1,3 +1,4 @@
+import { onOff } from "@eventflow/core"
 import { Config, Context, Duration, Effect, Layer } from "effect"
 
 export interface IngestLimits {
@@ -24,17 +25,6 @@ export interface IngestOptions {
 }
 
 export class IngestSettings extends Context.Tag("ingest/IngestSettings")<IngestSettings, IngestOptions>() {}
-
-const onOff = (name: string, fallback: boolean) =>
-  Config.literal(
-    "on",
-    "off",
-    "true",
-    "false"
-  )(name).pipe(
-    Config.map((v) => v === "on" || v === "true"),
-    Config.withDefault(fallback)
-  )
 
 export const IngestConfig: Config.Config<IngestOptions> = Config.all({
   limits: Config.all({

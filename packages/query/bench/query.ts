@@ -14,7 +14,8 @@
  * --warmup (3), --clients (EVENTFLOW_BENCH_CLIENTS, 200), --live-seconds (15). The service runs with
  * NODE_OPTIONS=--max-semi-space-size=64 (EVENTFLOW_BENCH_SERVER_NODE_OPTIONS to change it).
  * The hot-query cache is on (EVENTFLOW_QUERY_CACHE_TTL, 1 s) as in production; with 10,000 keys few
- * requests hit it, and the figures say how many did. Needs PostgreSQL, Kafka and Redis
+ * requests hit it. The rows live in a database of their own, `eventflow_bench_query`, on the
+ * PostgreSQL of DATABASE_URL (created when missing), so that they weigh on no other test. Needs PostgreSQL, Kafka and Redis
  * (`npm run services:up`). The last line printed is one JSON object with every figure.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -55,6 +56,12 @@ const WARMUP = num(flags.warmup, "EVENTFLOW_BENCH_WARMUP", 3)
 const CLIENTS = num(flags.clients, "EVENTFLOW_BENCH_CLIENTS", 200)
 const LIVE_SECONDS = num(flags["live-seconds"], "EVENTFLOW_BENCH_LIVE_SECONDS", 15)
 
+const BENCH_DATABASE = "eventflow_bench_query"
+const BENCH_DATABASE_URL = (() => {
+  const url = new URL(env.DATABASE_URL)
+  url.pathname = `/${BENCH_DATABASE}`
+  return url.toString()
+})()
 const PIPELINE = "bench-query"
 const KEYS = 10_000
 const WINDOWS = 100
@@ -104,7 +111,16 @@ const seed = Effect.gen(function* () {
     size: string
   }>`SELECT pg_size_pretty(pg_total_relation_size('eventflow_results')) AS size`
   return size?.size ?? "?"
-}).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(env.DATABASE_URL), maxConnections: 2 })))
+}).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(BENCH_DATABASE_URL), maxConnections: 2 })))
+
+/** The benchmark's million rows live in a database of their own, not in the one tests and other benchmarks use. */
+const createDatabase = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const [found] = yield* sql<{
+    n: number
+  }>`SELECT count(*)::int AS n FROM pg_database WHERE datname = ${BENCH_DATABASE}`
+  if ((found?.n ?? 0) === 0) yield* sql.unsafe(`CREATE DATABASE ${BENCH_DATABASE}`)
+}).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(env.DATABASE_URL), maxConnections: 1 })))
 
 // ---------------------------------------------------------------------------------------------
 // The service
@@ -115,6 +131,7 @@ const start = async (port: number, extra: Record<string, string>) => {
     env: {
       ...process.env,
       ...env,
+      DATABASE_URL: BENCH_DATABASE_URL,
       PORT: String(port),
       EVENTFLOW_QUERY_AUTH: "on",
       // As the README advises for query instances: a larger young generation, fewer and shorter pauses.
@@ -133,7 +150,7 @@ const runCli = (args: string[]) =>
   new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", bin, ...args], {
       cwd: root,
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, DATABASE_URL: BENCH_DATABASE_URL },
       stdio: ["ignore", "pipe", "inherit"]
     })
     let out = ""
@@ -287,6 +304,7 @@ const liveFanout = async (port: number, token: string) => {
 
 const main = async () => {
   log(`bench:query on ${cpus().length} × ${cpus()[0]?.model.trim()} (Node ${process.version})`)
+  await Effect.runPromise(createDatabase)
   const tableSize = await Effect.runPromise(seed)
   log(`read model: eventflow_results is ${tableSize} with the seed`)
   const created = await runCli(["tokens", "create", "--description", "bench:query", "--json"])

@@ -1,3 +1,4 @@
+import { onOffOption } from "@eventflow/core"
 import { Config, Duration, Option } from "effect"
 
 export interface QueryOptions {
@@ -13,23 +14,12 @@ export interface QueryOptions {
   readonly dashboardDir: Option.Option<string>
 }
 
-const onOff = (name: string) =>
-  Config.literal(
-    "on",
-    "off",
-    "true",
-    "false"
-  )(name).pipe(
-    Config.map((v) => v === "on" || v === "true"),
-    Config.option
-  )
-
 export const QueryConfig = (defaults: {
   readonly auth: boolean
   readonly dashboardDir: string | undefined
 }) =>
   Config.all({
-    auth: onOff("EVENTFLOW_QUERY_AUTH").pipe(Config.map(Option.getOrElse(() => defaults.auth))),
+    auth: onOffOption("EVENTFLOW_QUERY_AUTH").pipe(Config.map(Option.getOrElse(() => defaults.auth))),
     corsOrigins: Config.string("EVENTFLOW_CORS_ORIGINS").pipe(
       Config.withDefault(""),
       Config.map((text) =>

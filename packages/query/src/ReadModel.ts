@@ -105,16 +105,19 @@ const toRow = (r: {
   values: json(r.values) as Record<string, number | null>
 })
 
-const toAlert = (r: {
-  id: string
-  pipeline: string
-  rule: string
-  key: string
-  status: string
-  severity: string
-  time: string | Date
-  event: unknown
-}): AlertRow => {
+/** A row of eventflow_alerts as stored. */
+interface StoredAlert {
+  readonly id: string
+  readonly pipeline: string
+  readonly rule: string
+  readonly key: string
+  readonly status: string
+  readonly severity: string
+  readonly time: string | Date
+  readonly event: unknown
+}
+
+const toAlert = (r: StoredAlert): AlertRow => {
   const data = ((json(r.event) as { data?: Record<string, unknown> } | null)?.data ?? {}) as Record<
     string,
     unknown
@@ -309,16 +312,7 @@ export const makeReadModel = Effect.gen(function* () {
   }
 
   const alerts = (q: { readonly pipeline: string | undefined; readonly limit: number }) =>
-    sql<{
-      id: string
-      pipeline: string
-      rule: string
-      key: string
-      status: string
-      severity: string
-      time: string | Date
-      event: unknown
-    }>`SELECT id, pipeline, rule, key, status, severity, time, event FROM eventflow_alerts
+    sql<StoredAlert>`SELECT id, pipeline, rule, key, status, severity, time, event FROM eventflow_alerts
        ${q.pipeline === undefined ? sql`` : sql`WHERE pipeline = ${q.pipeline}`}
        ORDER BY time DESC, created_at DESC, id LIMIT ${q.limit}`.pipe(
       Effect.map((rows) => rows.map(toAlert)),
@@ -347,16 +341,8 @@ export const makeReadModel = Effect.gen(function* () {
                 (extract(epoch from updated_at) * 1000)::bigint AS updated
          FROM eventflow_results WHERE NOT final AND updated_at > to_timestamp(${since / 1000})
          ORDER BY updated_at DESC LIMIT ${limit}`
-      const alertRows = yield* sql<{
-        id: string
-        pipeline: string
-        rule: string
-        key: string
-        status: string
-        severity: string
-        time: string | Date
-        event: unknown
-      }>`SELECT id, pipeline, rule, key, status, severity, time, event FROM eventflow_alerts
+      const alertRows =
+        yield* sql<StoredAlert>`SELECT id, pipeline, rule, key, status, severity, time, event FROM eventflow_alerts
          WHERE created_at > to_timestamp(${since / 1000}) ORDER BY created_at DESC LIMIT ${limit}`
       const processed = yield* sql<{
         n: string | null
