@@ -102,7 +102,13 @@ export const layerQueryService = (mode: Mode, options: QueryOptions, roles: Quer
         check: roles.ingestInProcess
           ? Effect.succeed(ok("in this process"))
           : redis === undefined
-            ? Effect.succeed({ ok: false, error: "not visible from here: set REDIS_URL" })
+            ? Effect.succeed({
+                ok: false,
+                error:
+                  mode._tag === "embedded"
+                    ? "not visible from a separate process in embedded mode (eventflow dev shows it)"
+                    : "not visible from here: set REDIS_URL"
+              })
             : Effect.map(redisIngestSource(redis, statsPrefix).read, (reading) =>
                 reading === undefined || reading.instances === 0
                   ? { ok: false, error: "no ingest instance has reported in the last 5 s" }
