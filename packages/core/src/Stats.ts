@@ -108,8 +108,9 @@ export const makeIngestStats = (): Context.Tag.Service<IngestStats> => {
   let duplicates = 0
   let rejected = 0
   let requests = 0
-  let latency = new LatencyHistogram()
+  // One histogram of every latency since start; a sample is its difference from the last one taken.
   const all = new LatencyHistogram()
+  let sampled = new LatencyHistogram()
   const totals = () => ({ accepted, duplicates, rejected, requests })
   return {
     record: (outcome) => {
@@ -117,14 +118,13 @@ export const makeIngestStats = (): Context.Tag.Service<IngestStats> => {
       duplicates += outcome.duplicates
       rejected += outcome.rejected
       requests++
-      latency.record(outcome.latencyMs)
       all.record(outcome.latencyMs)
     },
     totals,
     sample: () => {
-      const taken = latency
-      latency = new LatencyHistogram()
-      return { ...totals(), latency: taken }
+      const latency = all.minus(sampled)
+      sampled = new LatencyHistogram().merge(all)
+      return { ...totals(), latency }
     },
     cumulative: () => ({ ...totals(), latency: all })
   }

@@ -50,11 +50,58 @@ export const MAX_TAIL_DATA_BYTES = 4_096
 export const isEventsTopic = (name: string, prefix: string): boolean =>
   name.startsWith(`${prefix}events.`) && name !== `${prefix}events.dlq`
 
-/** The newest events seen, at most `capacity`, each with an increasing sequence number. */
+interface TailRecord {
+  readonly seq: number
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
+  readonly timestamp: number
+  readonly value: Uint8Array | string | null
+  /** Parsed the first time it is read: most records are overwritten before anyone looks. */
+  event?: TailEvent
+}
+
+const parseRecord = (record: TailRecord): TailEvent => {
+  let event: Record<string, unknown> = {}
+  try {
+    const text =
+      typeof record.value === "string" ? record.value : Buffer.from(record.value ?? []).toString("utf8")
+    const parsed = JSON.parse(text) as unknown
+    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed))
+      event = parsed as Record<string, unknown>
+  } catch {
+    // Not JSON (a binary-mode body, say): shown with its position only.
+  }
+  const str = (v: unknown) => (typeof v === "string" ? v : null)
+  let data: unknown = event.data ?? (event.data_base64 === undefined ? null : { base64: true })
+  const size = data === null ? 0 : (JSON.stringify(data)?.length ?? 0)
+  if (size > MAX_TAIL_DATA_BYTES) data = { truncated: true, bytes: size }
+  return {
+    seq: record.seq,
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    time: str(event.time) ?? new Date(record.timestamp).toISOString(),
+    id: str(event.id),
+    source: str(event.source),
+    type: str(event.type),
+    subject: str(event.subject),
+    data
+  }
+}
+
+/**
+ * The newest events seen, at most `capacity`, each with an increasing sequence number: a ring
+ * that keeps each record's bytes and parses a record only when it is read.
+ */
 export class EventTail {
-  private readonly ring: TailEvent[] = []
+  private readonly ring: Array<TailRecord | undefined>
+  private next = 0
+  private size = 0
   private seq = 0
-  constructor(readonly capacity: number) {}
+  constructor(readonly capacity: number) {
+    this.ring = new Array(capacity)
+  }
 
   push(record: {
     readonly topic: string
@@ -63,45 +110,36 @@ export class EventTail {
     readonly timestamp: number
     readonly value: Uint8Array | string | null
   }): void {
-    let event: Record<string, unknown> = {}
-    try {
-      const text =
-        typeof record.value === "string" ? record.value : Buffer.from(record.value ?? []).toString("utf8")
-      const parsed = JSON.parse(text) as unknown
-      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed))
-        event = parsed as Record<string, unknown>
-    } catch {
-      // Not JSON (a binary-mode body, say): shown with its position only.
-    }
-    const str = (v: unknown) => (typeof v === "string" ? v : null)
-    let data: unknown = event.data ?? (event.data_base64 === undefined ? null : { base64: true })
-    const size = data === null ? 0 : (JSON.stringify(data)?.length ?? 0)
-    if (size > MAX_TAIL_DATA_BYTES) data = { truncated: true, bytes: size }
     this.seq++
-    this.ring.push({
+    this.ring[this.next] = {
       seq: this.seq,
       topic: record.topic,
       partition: record.partition,
       offset: record.offset,
-      time: str(event.time) ?? new Date(record.timestamp).toISOString(),
-      id: str(event.id),
-      source: str(event.source),
-      type: str(event.type),
-      subject: str(event.subject),
-      data
-    })
-    if (this.ring.length > this.capacity) this.ring.splice(0, this.ring.length - this.capacity)
+      timestamp: record.timestamp,
+      // A copy: a Kafka message's bytes are a view of its whole fetch response.
+      value: record.value instanceof Uint8Array ? record.value.slice() : record.value
+    }
+    this.next = (this.next + 1) % this.capacity
+    if (this.size < this.capacity) this.size++
   }
 
   get lastSeq(): number {
     return this.seq
   }
 
+  /** The k-th newest event (0 = the newest), parsed. */
+  private newest(k: number): TailEvent {
+    const record = this.ring[(this.next - 1 - k + this.capacity) % this.capacity] as TailRecord
+    if (record.event === undefined) record.event = parseRecord(record)
+    return record.event
+  }
+
   /** The newest `limit` events, newest first, of one type when given. */
   recent(type: string | undefined, limit: number): ReadonlyArray<TailEvent> {
     const out: TailEvent[] = []
-    for (let i = this.ring.length - 1; i >= 0 && out.length < limit; i--) {
-      const event = this.ring[i] as TailEvent
+    for (let k = 0; k < this.size && out.length < limit; k++) {
+      const event = this.newest(k)
       if (type === undefined || event.type === type) out.push(event)
     }
     return out
@@ -110,11 +148,8 @@ export class EventTail {
   /** Events after `seq`, newest first, at most `limit`. */
   since(seq: number, limit: number): ReadonlyArray<TailEvent> {
     const out: TailEvent[] = []
-    for (let i = this.ring.length - 1; i >= 0 && out.length < limit; i--) {
-      const event = this.ring[i] as TailEvent
-      if (event.seq <= seq) break
-      out.push(event)
-    }
+    const newer = Math.min(this.size, this.seq - seq, limit)
+    for (let k = 0; k < newer; k++) out.push(this.newest(k))
     return out
   }
 }

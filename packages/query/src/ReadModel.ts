@@ -162,56 +162,65 @@ export const makeReadModel = Effect.gen(function* () {
       return Effect.map(refresh, (byName) => byName.get(name))
     }).pipe(Effect.mapError(unavailable))
 
+  /** Every pipeline's positions, grouped by pipeline. */
+  const positionRows = sql<{
+    pipeline: string
+    topic: string
+    partition: number
+    next_offset: string
+    watermark: string | null
+    processed: string
+    late: string
+    poison: string
+    updated_at: string | Date
+  }>`SELECT pipeline, topic, partition, next_offset, watermark, processed, late, poison, updated_at
+     FROM eventflow_stream_positions ORDER BY pipeline, topic, partition`.pipe(
+    Effect.map((rows) => {
+      const byPipeline = new Map<string, Array<(typeof rows)[number]>>()
+      for (const row of rows) {
+        const list = byPipeline.get(row.pipeline)
+        if (list === undefined) byPipeline.set(row.pipeline, [row])
+        else list.push(row)
+      }
+      return byPipeline
+    })
+  )
+  const nextOffsets = (rows: ReadonlyArray<{ topic: string; partition: number; next_offset: string }>) =>
+    rows.map((p) => ({ topic: p.topic, partition: p.partition, nextOffset: BigInt(p.next_offset) }))
+
   const pipelines = Effect.gen(function* () {
-    const defs = yield* definitions
-    const meta = yield* sql<{ name: string; finalized_through: string | null; latest: string | null }>`
-      SELECT p.name, p.finalized_through,
-             (SELECT max(window_start) FROM eventflow_results r WHERE r.pipeline = p.name) AS latest
-      FROM eventflow_pipelines p`
-    const positions = yield* sql<{
-      pipeline: string
-      topic: string
-      partition: number
-      next_offset: string
-      watermark: string | null
-      processed: string
-      late: string
-      poison: string
-      updated_at: string | Date
-    }>`SELECT pipeline, topic, partition, next_offset, watermark, processed, late, poison, updated_at
-       FROM eventflow_stream_positions ORDER BY pipeline, topic, partition`
-    const out: PipelineSummary[] = []
-    for (const def of defs) {
-      const m = meta.find((x) => x.name === def.name)
-      const latest = m?.latest ?? null
-      const keys =
-        latest === null
-          ? 0
-          : num(
-              (yield* sql<{ n: string }>`SELECT count(*) AS n FROM eventflow_results
-                 WHERE pipeline = ${def.name} AND window_start = ${latest}`)[0]?.n ?? 0
-            )
-      const mine = positions.filter((p) => p.pipeline === def.name)
+    // One query for the definitions, each one's latest window and the keys in it.
+    const defs = yield* sql<{
+      name: string
+      fingerprint: string
+      finalized_through: string | null
+      latest: string | null
+      keys: string | null
+    }>`SELECT p.name, p.fingerprint, p.finalized_through, l.latest,
+              (SELECT count(*) FROM eventflow_results r
+               WHERE r.pipeline = p.name AND r.window_start = l.latest) AS keys
+       FROM eventflow_pipelines p
+       LEFT JOIN LATERAL (SELECT max(window_start) AS latest FROM eventflow_results r
+                          WHERE r.pipeline = p.name) l ON true
+       ORDER BY p.name`
+    const positions = yield* positionRows
+    return defs.map((d): PipelineSummary => {
+      const mine = positions.get(d.name) ?? []
       const watermarks = mine.flatMap((p) => (p.watermark === null ? [] : [num(p.watermark)]))
       const updated = mine.map((p) => new Date(p.updated_at).getTime())
-      out.push({
-        ...def,
-        latestWindowStart: iso(latest),
-        keysInLatestWindow: keys,
+      return {
+        ...describeFingerprint(d.name, d.fingerprint),
+        latestWindowStart: iso(d.latest),
+        keysInLatestWindow: num(d.keys ?? 0),
         watermark: watermarks.length > 0 ? iso(Math.min(...watermarks)) : null,
-        finalizedThrough: iso(m?.finalized_through ?? null),
+        finalizedThrough: iso(d.finalized_through),
         processed: mine.reduce((s, p) => s + num(p.processed), 0),
         late: mine.reduce((s, p) => s + num(p.late), 0),
         poison: mine.reduce((s, p) => s + num(p.poison), 0),
         updatedAt: updated.length > 0 ? new Date(Math.max(...updated)).toISOString() : null,
-        positions: mine.map((p) => ({
-          topic: p.topic,
-          partition: p.partition,
-          nextOffset: BigInt(p.next_offset)
-        }))
-      })
-    }
-    return out
+        positions: nextOffsets(mine)
+      }
+    })
   }).pipe(Effect.mapError(unavailable))
 
   const results = (
@@ -358,14 +367,11 @@ export const makeReadModel = Effect.gen(function* () {
   /** Each pipeline's sources and positions: what lag is computed from. */
   const positions = Effect.gen(function* () {
     const defs = yield* definitions
-    const rows = yield* sql<{ pipeline: string; topic: string; partition: number; next_offset: string }>`
-      SELECT pipeline, topic, partition, next_offset FROM eventflow_stream_positions`
+    const rows = yield* positionRows
     return defs.map((def) => ({
       name: def.name,
       sources: def.sources,
-      positions: rows
-        .filter((r) => r.pipeline === def.name)
-        .map((r) => ({ topic: r.topic, partition: r.partition, nextOffset: BigInt(r.next_offset) }))
+      positions: nextOffsets(rows.get(def.name) ?? [])
     }))
   }).pipe(Effect.mapError(unavailable))
 

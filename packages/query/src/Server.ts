@@ -6,7 +6,7 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { type Mode, makeRedisClient } from "@eventflow/backends"
+import { type Mode, makeRedisClient, readIngestStats } from "@eventflow/backends"
 import { Problems } from "@eventflow/core"
 import { migrateStream } from "@eventflow/stream"
 import { Config, Duration, Effect, Layer, Option, type Redacted } from "effect"
@@ -109,10 +109,13 @@ export const layerQueryService = (mode: Mode, options: QueryOptions, roles: Quer
                     ? "not visible from a separate process in embedded mode (eventflow dev shows it)"
                     : "not visible from here: set REDIS_URL"
               })
-            : Effect.map(redisIngestSource(redis, statsPrefix).read, (reading) =>
-                reading === undefined || reading.instances === 0
-                  ? { ok: false, error: "no ingest instance has reported in the last 5 s" }
-                  : ok(`${reading.instances} instance(s)`)
+            : readIngestStats(redis, statsPrefix).pipe(
+                Effect.map((instances) =>
+                  instances.length === 0
+                    ? { ok: false, error: "no ingest instance has reported in the last 5 s" }
+                    : ok(`${instances.length} instance(s)`)
+                ),
+                Effect.catchAll((e) => Effect.succeed({ ok: false, error: String(e) }))
               )
       })
       probes.push({
