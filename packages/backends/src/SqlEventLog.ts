@@ -36,6 +36,11 @@ export class EmbeddedLogReader extends Context.Tag("backends/EmbeddedLogReader")
      * engine's checkpoint) it joins that transaction, where a batched append would wait for it.
      */
     readonly appendNow: (records: ReadonlyArray<LogRecord>) => Effect.Effect<void, BackendUnavailable>
+    /** The next offset of every partition (its end). */
+    readonly endOffsets: Effect.Effect<
+      ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly next: bigint }>,
+      BackendUnavailable
+    >
   }
 >() {}
 
@@ -201,6 +206,13 @@ export const makeSqlEventLog = (options: SqlEventLogOptions) =>
         partitions: number
       }>`SELECT name, partitions FROM eventflow_topics ORDER BY name`.pipe(Effect.mapError(unavailable)),
       appendNow: (records) => (records.length === 0 ? Effect.void : write(records)),
+      endOffsets: sql<{ topic: string; partition: number; next_offset: string }>`
+        SELECT topic, partition, next_offset FROM eventflow_partitions`.pipe(
+        Effect.map((rows) =>
+          rows.map((r) => ({ topic: r.topic, partition: r.partition, next: BigInt(r.next_offset) }))
+        ),
+        Effect.mapError(unavailable)
+      ),
       partitions: (topic) =>
         Effect.suspend(() => {
           const n = partitionCounts.get(topic)

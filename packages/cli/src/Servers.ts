@@ -35,8 +35,9 @@ import {
   type QueryService,
   type ReadTokens
 } from "@eventflow/query"
-import { Config, Console, Duration, Effect, Layer, Option, Redacted } from "effect"
-import { layerPipelines } from "./Stream.ts"
+import { type LogFormat, layerLogging, layerTracing } from "@eventflow/telemetry"
+import { Config, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { describeMode, layerPipelines } from "./Stream.ts"
 
 /** The dev key: EVENTFLOW_DEV_WRITE_KEY, else the one kept in the data directory, else a new one. */
 const devKeyLayer = (dataDir: string) =>
@@ -52,16 +53,15 @@ const devKeyLayer = (dataDir: string) =>
         description: "embedded dev key",
         ...(key ? { key } : {})
       })
+      // The key itself is never printed nor logged: it is in the file (readable by this user only).
       if (key === undefined) writeFileSync(file, `${created.key}\n`, { mode: 0o600 })
-      yield* Console.log(`Dev write key (any source): ${created.key}`)
-      yield* Console.log(`  also in ${file}; set EVENTFLOW_DEV_WRITE_KEY to choose your own.`)
+      yield* Effect.logInfo(
+        Option.isSome(fromEnv)
+          ? "Dev write key (any source): the one EVENTFLOW_DEV_WRITE_KEY sets"
+          : `Dev write key (any source) in ${file}; set EVENTFLOW_DEV_WRITE_KEY to choose your own`
+      )
     })
   )
-
-const describeMode = (mode: Mode) =>
-  mode._tag === "embedded"
-    ? `embedded mode, data in ${mode.dataDir}`
-    : `distributed mode, Kafka ${mode.kafka.brokers.join(",")}`
 
 /** The built dashboard, next to the packages: served at `/` when it exists. */
 export const defaultDashboardDir = fileURLToPath(new URL("../../../dashboard/dist", import.meta.url))
@@ -107,7 +107,7 @@ export const runServer = (role: "dev" | "ingest") =>
       role === "dev" && mode._tag === "embedded" && settings.auth ? devKeyLayer(mode.dataDir) : Layer.empty
     const banner = Layer.effectDiscard(
       HttpServer.addressFormattedWith((address) =>
-        Console.log(
+        Effect.logInfo(
           `EventFlow ${role} listening on ${address.replace("127.0.0.1", "localhost")} (${describeMode(mode)})` +
             (role === "dev"
               ? `\n  dashboard: ${address.replace("127.0.0.1", "localhost")}/   API reference: /docs`
@@ -148,14 +148,13 @@ export const runServer = (role: "dev" | "ingest") =>
     const withBanner = Layer.mergeAll(banner, devKey, pipelines, layerStatsPublisher(mode)).pipe(
       Layer.provideMerge(http)
     )
-    // Spans stay in the code for an OTLP exporter; with none configured, tracing would only cost time.
-    return yield* Layer.launch(withBanner).pipe(Effect.withTracerEnabled(false))
+    return yield* Layer.launch(withBanner)
   })
 
 /** `eventflow query`: the query API (and the dashboard, when built) alone. */
 export const runQueryServer = Effect.gen(function* () {
   const mode = yield* readMode
-  const listen = yield* ListenConfig("0.0.0.0")
+  const listen = yield* ListenConfig("0.0.0.0", 8081)
   const options = yield* QueryConfig({ auth: true, dashboardDir: defaultDashboardDir })
   const shutdownTimeout = yield* Config.duration("EVENTFLOW_SHUTDOWN_TIMEOUT").pipe(
     Config.withDefault(Duration.seconds(20))
@@ -167,11 +166,20 @@ export const runQueryServer = Effect.gen(function* () {
   ).pipe(Layer.provide(backends))
   const banner = Layer.effectDiscard(
     HttpServer.addressFormattedWith((address) =>
-      Console.log(
+      Effect.logInfo(
         `EventFlow query listening on ${address} (${describeMode(mode)}; read tokens ${options.auth ? "required" : "not required"})`
       )
     )
   )
   const http = layerHttpApp(makeQueryApp(options), listen, shutdownTimeout).pipe(Layer.provide(query))
-  return yield* Layer.launch(Layer.provideMerge(banner, http)).pipe(Effect.withTracerEnabled(false))
+  return yield* Layer.launch(Layer.provideMerge(banner, http))
 })
+
+/**
+ * What every server command runs in: its logger (JSON lines by default, readable lines for
+ * `eventflow dev`) and its tracer (OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else off).
+ */
+export const withObservability =
+  (service: string, defaultFormat: LogFormat) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(Effect.provide(layerTracing(service)), Effect.provide(layerLogging(service, defaultFormat)))

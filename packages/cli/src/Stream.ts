@@ -1,4 +1,6 @@
 /** `eventflow process`, `eventflow query` and `eventflow replay`, and the pipelines `eventflow dev` runs. */
+
+import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import {
   type Backends,
@@ -9,6 +11,8 @@ import {
   readMode,
   runningOwner
 } from "@eventflow/backends"
+import { EventLog } from "@eventflow/core"
+import { ListenConfig, layerHttpApp, probe, toApp } from "@eventflow/ingest"
 import { migrateStream, pipelineStatus, queryResults, resetPipeline } from "@eventflow/stream"
 import {
   type LoadedPipelines,
@@ -19,7 +23,7 @@ import {
   StreamConfig,
   sourcesOf
 } from "@eventflow/stream/runtime"
-import { Console, Data, Duration, Effect, Layer, Option } from "effect"
+import { Config, Console, Data, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Kafka, logLevel } from "kafkajs"
 
 export class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}
@@ -38,10 +42,10 @@ export const runPipelines = (mode: Mode, loaded: LoadedPipelines) =>
   Effect.gen(function* () {
     const settings = yield* StreamConfig
     if (loaded.pipelines.length === 0) {
-      yield* Console.log(`No pipelines in ${loaded.folder}.`)
+      yield* Effect.logInfo(`No pipelines in ${loaded.folder}.`)
       return yield* Effect.never
     }
-    yield* Console.log(`Running ${describeLoaded(loaded)}`)
+    yield* Effect.logInfo(`Running ${describeLoaded(loaded)}`)
     return yield* mode._tag === "embedded"
       ? runEmbedded(loaded, settings)
       : runKafka(loaded, settings, mode.kafka)
@@ -60,13 +64,72 @@ export const layerPipelines = (mode: Mode) =>
     })
   )
 
+/** A URL without its password (logs never carry one). */
+const withoutPassword = (url: string) => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== "") parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "(an unparsable URL)"
+  }
+}
+
+export const describeMode = (mode: Mode) =>
+  mode._tag === "embedded"
+    ? `embedded mode, data in ${mode.dataDir}`
+    : `distributed mode, Kafka ${mode.kafka.brokers.join(",")}, PostgreSQL ${withoutPassword(Redacted.value(mode.databaseUrl))}`
+
+const json = (body: unknown, status = 200) =>
+  HttpServerResponse.text(JSON.stringify(body), { status, contentType: "application/json" })
+
+/**
+ * The HTTP side of `eventflow process`: `/healthz` (the process serves), `/readyz` (the event log
+ * and PostgreSQL answer within 2 s each) and `/metrics`.
+ */
+const processRouter = HttpRouter.empty.pipe(
+  HttpRouter.get("/healthz", Effect.succeed(json({ status: "ok" }))),
+  HttpRouter.get(
+    "/readyz",
+    Effect.gen(function* () {
+      const log = yield* EventLog
+      const sql = yield* SqlClient.SqlClient
+      const components = yield* Effect.all(
+        [
+          probe("eventlog", log.ping),
+          probe(
+            "database",
+            sql`SELECT 1`.pipe(
+              Effect.asVoid,
+              Effect.mapError((error) => ({ message: `PostgreSQL: ${error.message}` }))
+            )
+          )
+        ],
+        { concurrency: "unbounded" }
+      )
+      const ready = components.every((c) => c.ok)
+      return json({ ready, components }, ready ? 200 : 503)
+    })
+  )
+)
+
 /** `eventflow process`: the stream engine alone (consumer groups on Kafka, or the embedded log). */
 export const processCommand = Effect.gen(function* () {
   const mode = yield* readMode
   const loaded = yield* loadConfigured
+  const listen = yield* ListenConfig("0.0.0.0", 8082)
+  const shutdownTimeout = yield* Config.duration("EVENTFLOW_SHUTDOWN_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(20))
+  )
   const backends = layerBackends(mode, { dedup: false, embedded: "own", eventLog: true })
+  const banner = Layer.effectDiscard(
+    HttpServer.addressFormattedWith((address) =>
+      Effect.logInfo(`EventFlow process: health and metrics on ${address} (${describeMode(mode)})`)
+    )
+  )
+  const http = Layer.provideMerge(banner, layerHttpApp(toApp(processRouter), listen, shutdownTimeout))
   return yield* runPipelines(mode, loaded).pipe(
-    Effect.provide(backends as Layer.Layer<Backends | EmbeddedLogReader, unknown>)
+    Effect.provide(Layer.provideMerge(http, backends as Layer.Layer<Backends | EmbeddedLogReader, unknown>))
   )
 })
 

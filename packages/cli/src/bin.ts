@@ -2,9 +2,10 @@
 /** The `eventflow` command. */
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Logger, LogLevel, Option } from "effect"
+import { layerLogging } from "@eventflow/telemetry"
+import { Cause, Console, Effect, Option } from "effect"
 import { createKey, listKeys, revokeKey } from "./Keys.ts"
-import { runQueryServer, runServer } from "./Servers.ts"
+import { runQueryServer, runServer, withObservability } from "./Servers.ts"
 import { pipelinesCommand, processCommand, queryCommand, replayCommand } from "./Stream.ts"
 import { createToken, listTokens, revokeToken } from "./Tokens.ts"
 
@@ -16,16 +17,18 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON lines"))
 
-const dev = Command.make("dev", {}, () => runServer("dev")).pipe(
+const dev = Command.make("dev", {}, () => runServer("dev").pipe(withObservability("dev", "text"))).pipe(
   Command.withDescription(
     "Run ingest (and, as they arrive, the other roles) in one process; embedded unless KAFKA_BROKERS is set"
   )
 )
-const ingest = Command.make("ingest", {}, () => runServer("ingest")).pipe(
-  Command.withDescription("Run the ingest service (HTTP → dedup → Kafka)")
-)
+const ingest = Command.make("ingest", {}, () =>
+  runServer("ingest").pipe(withObservability("ingest", "json"))
+).pipe(Command.withDescription("Run the ingest service (HTTP → dedup → Kafka)"))
 
-const process_ = Command.make("process", {}, () => processCommand).pipe(
+const process_ = Command.make("process", {}, () =>
+  processCommand.pipe(withObservability("process", "json"))
+).pipe(
   Command.withDescription(
     "Run the pipelines (EVENTFLOW_PIPELINES, else ./pipelines, else the examples); instances share partitions on Kafka"
   )
@@ -50,7 +53,9 @@ const query = Command.make(
     json
   },
   ({ pipeline, ...options }) =>
-    Option.isSome(pipeline) ? queryCommand(pipeline.value, options) : runQueryServer
+    Option.isSome(pipeline)
+      ? queryCommand(pipeline.value, options)
+      : runQueryServer.pipe(withObservability("query", "json"))
 ).pipe(
   Command.withDescription(
     "Run the query API service; with a pipeline name, print that pipeline's window rows instead (through the running eventflow dev in embedded mode)"
@@ -140,7 +145,8 @@ cli(process.argv).pipe(
       )
     )
   }),
-  Logger.withMinimumLogLevel(LogLevel.Info),
+  // Other commands log readable lines on stderr (stdout is their output); servers set their own.
+  Effect.provide(layerLogging("cli", "text")),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

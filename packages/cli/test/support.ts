@@ -27,7 +27,8 @@ export interface Running {
 export const spawnEventflow = (args: string[], env: Record<string, string>): Running => {
   const child = spawn(process.execPath, ["--import", "tsx", bin, ...args], {
     cwd: repoRoot,
-    env: { ...inheritedEnv(), ...env },
+    // A port of its own unless the test names one (`eventflow process` serves /metrics too).
+    env: { ...inheritedEnv(), PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""

@@ -24,10 +24,23 @@ export const Headers = {
   origin: "eventflow-origin"
 } as const
 
-export const eventRecord = (topic: string, key: string, event: CloudEvent, value: Buffer): LogRecord => {
+/**
+ * `traceparent`: the span that wrote the record (ingest's, when tracing is on). Without one the
+ * event's own `traceparent` and `tracestate` extensions, when it has them, go in the headers.
+ */
+export const eventRecord = (
+  topic: string,
+  key: string,
+  event: CloudEvent,
+  value: Buffer,
+  traceparent?: string
+): LogRecord => {
   const headers: Record<string, string> = { [Headers.contentType]: STRUCTURED_CONTENT_TYPE }
-  if (typeof event.traceparent === "string") headers[Headers.traceparent] = event.traceparent
-  if (typeof event.tracestate === "string") headers[Headers.tracestate] = event.tracestate
+  if (traceparent !== undefined) headers[Headers.traceparent] = traceparent
+  else {
+    if (typeof event.traceparent === "string") headers[Headers.traceparent] = event.traceparent
+    if (typeof event.tracestate === "string") headers[Headers.tracestate] = event.tracestate
+  }
   return { topic, key, value, headers }
 }
 

@@ -3,6 +3,7 @@
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { IngestStats, type Problem, Problems, WriteKeys } from "@eventflow/core"
+import { Metrics as M } from "@eventflow/telemetry"
 import { Duration, Effect, Option } from "effect"
 import { presentedKey } from "./Auth.ts"
 import { readBody } from "./Body.ts"
@@ -77,6 +78,13 @@ const postEvents = Effect.gen(function* () {
   if (!decoded.ok) return problemResponse(decoded.problem)
   return yield* ingest.ingest(decoded.items, key, decoded.raws).pipe(
     Effect.map((response) => {
+      const seconds = (performance.now() - started) / 1000
+      M.ingestAckDuration.unsafeUpdate(seconds, [])
+      M.ingestBatchEvents.unsafeUpdate(decoded.items.length, [])
+      if (response.accepted > 0) M.ingestEvents("accepted").unsafeUpdate(response.accepted, [])
+      if (response.duplicate > 0) M.ingestEvents("duplicate").unsafeUpdate(response.duplicate, [])
+      if (response.rejected > 0) M.ingestEvents("rejected").unsafeUpdate(response.rejected, [])
+      if (response.retry > 0) M.ingestEvents("retry").unsafeUpdate(response.retry, [])
       if (Option.isSome(stats)) {
         stats.value.record({
           accepted: response.accepted,
@@ -102,7 +110,7 @@ const postEvents = Effect.gen(function* () {
       IngestUnavailable: (e) => Effect.succeed(unavailable(e.cause.message))
     })
   )
-}).pipe(Effect.withSpan("http.postEvents"))
+})
 
 const readyz = Effect.gen(function* () {
   const readiness = yield* Readiness

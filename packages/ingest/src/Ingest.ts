@@ -18,6 +18,7 @@ import {
   validate,
   type WriteKeyInfo
 } from "@eventflow/core"
+import { currentTraceparent, Metrics as M, traceLinks, tracingEnabled } from "@eventflow/telemetry"
 import { Context, Data, Effect, Layer, Option } from "effect"
 import { IngestSettings } from "./IngestConfig.ts"
 import { Routes } from "./Routes.ts"
@@ -77,6 +78,20 @@ export class Ingest extends Context.Tag("ingest/Ingest")<
   }
 >() {}
 
+/** Times a dedup store operation and counts its failures. */
+const timed = <A, E, R>(operation: "claim" | "commit" | "release", effect: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const started = performance.now()
+    return effect.pipe(
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          M.ingestDedupDuration(operation).unsafeUpdate((performance.now() - started) / 1000, [])
+          if (exit._tag === "Failure") M.ingestDedupErrors(operation).unsafeUpdate(1, [])
+        })
+      )
+    )
+  })
+
 export const makeIngest = Effect.gen(function* () {
   const routing = yield* Routes
   const settings = yield* IngestSettings
@@ -98,6 +113,7 @@ export const makeIngest = Effect.gen(function* () {
     route?: string
   ) => {
     results[index] = { index, status: "rejected", ...ids, reason }
+    M.ingestDlq(code).unsafeUpdate(1, [])
     let value = encoder(raw)
     if (value.length > maxEventBytes) {
       // Keep the DLQ record small: the attributes without the data that made it too large.
@@ -124,61 +140,76 @@ export const makeIngest = Effect.gen(function* () {
         }
       }
       const receivedAt = new Date().toISOString()
+      // The records carry this request's span, so a pipeline's processing joins its trace.
+      const traceparent = yield* currentTraceparent
       const results: EventResult[] = new Array(items.length)
       const dlq: LogRecord[] = []
       const candidates: Candidate[] = []
       const firstOfIdentity = new Set<string>()
-      for (let index = 0; index < items.length; index++) {
-        const raw = items[index]
-        const checked = validate(raw)
-        if (!checked.ok) {
-          const ids = {
-            ...(checked.id !== undefined ? { id: checked.id } : {}),
-            ...(checked.source !== undefined ? { source: checked.source } : {})
+      yield* Effect.sync(() => {
+        for (let index = 0; index < items.length; index++) {
+          const raw = items[index]
+          const checked = validate(raw)
+          if (!checked.ok) {
+            const ids = {
+              ...(checked.id !== undefined ? { id: checked.id } : {}),
+              ...(checked.source !== undefined ? { source: checked.source } : {})
+            }
+            reject(results, dlq, index, raw, "invalid", checked.reason, receivedAt, ids)
+            continue
           }
-          reject(results, dlq, index, raw, "invalid", checked.reason, receivedAt, ids)
-          continue
-        }
-        const event = checked.event
-        const ids = { id: event.id, source: event.source }
-        const route = routing.resolve(event.type)
-        const dataProblem = route.checkData(event)
-        if (dataProblem !== undefined) {
-          reject(results, dlq, index, event, "schema", dataProblem, receivedAt, ids, route.topic)
-          continue
-        }
-        const sent = raws?.[index]
-        const value = sent !== undefined && !checked.normalized ? sent : encoder(event)
-        if (value.length > maxEventBytes) {
-          const reason = `the event has ${value.length} bytes; the limit is ${maxEventBytes}`
-          reject(results, dlq, index, event, "too-large", reason, receivedAt, ids, route.topic)
-          continue
-        }
-        const identity = { source: event.source, id: event.id }
-        const identityId = identityKey("", identity)
-        if (firstOfIdentity.has(identityId)) {
-          results[index] = {
-            index,
-            status: "duplicate",
-            ...ids,
-            reason: "the same source and id came earlier in this batch"
+          const event = checked.event
+          const ids = { id: event.id, source: event.source }
+          const route = routing.resolve(event.type)
+          const dataProblem = route.checkData(event)
+          if (dataProblem !== undefined) {
+            reject(results, dlq, index, event, "schema", dataProblem, receivedAt, ids, route.topic)
+            continue
           }
-          continue
+          const sent = raws?.[index]
+          const value = sent !== undefined && !checked.normalized ? sent : encoder(event)
+          if (value.length > maxEventBytes) {
+            const reason = `the event has ${value.length} bytes; the limit is ${maxEventBytes}`
+            reject(results, dlq, index, event, "too-large", reason, receivedAt, ids, route.topic)
+            continue
+          }
+          const identity = { source: event.source, id: event.id }
+          const identityId = identityKey("", identity)
+          if (firstOfIdentity.has(identityId)) {
+            results[index] = {
+              index,
+              status: "duplicate",
+              ...ids,
+              reason: "the same source and id came earlier in this batch"
+            }
+            continue
+          }
+          firstOfIdentity.add(identityId)
+          const record = eventRecord(
+            route.topic,
+            routing.partitionKey(route, event),
+            event,
+            value,
+            traceparent
+          )
+          candidates.push({ index, event, identity, record, topic: route.topic })
         }
-        firstOfIdentity.add(identityId)
-        const record = eventRecord(route.topic, routing.partitionKey(route, event), event, value)
-        candidates.push({ index, event, identity, record, topic: route.topic })
-      }
+      }).pipe(Effect.withSpan("eventflow.ingest.validate", { attributes: { events: items.length } }))
 
       let fresh = candidates
       let claimToken: string | undefined
       if (Option.isSome(dedup) && candidates.length > 0) {
-        const claim = yield* dedup.value.claim(candidates.map((c) => c.identity))
+        const claim = yield* timed("claim", dedup.value.claim(candidates.map((c) => c.identity))).pipe(
+          Effect.withSpan("eventflow.ingest.dedup", { attributes: { events: candidates.length } })
+        )
         claimToken = claim.token
         fresh = []
         candidates.forEach((candidate, i) => {
           const outcome = claim.outcomes[i]
           const ids = { id: candidate.event.id, source: candidate.event.source }
+          M.ingestDedup(
+            outcome === "claimed" || outcome === "duplicate" ? outcome : "in_flight"
+          ).unsafeUpdate(1, [])
           if (outcome === "claimed") fresh.push(candidate)
           else if (outcome === "duplicate")
             results[candidate.index] = { index: candidate.index, status: "duplicate", ...ids }
@@ -195,41 +226,48 @@ export const makeIngest = Effect.gen(function* () {
 
       const records = dlq.length === 0 ? fresh.map((c) => c.record) : [...fresh.map((c) => c.record), ...dlq]
       if (records.length > 0) {
+        const appendStarted = performance.now()
         yield* log.append(records).pipe(
+          Effect.tap(() =>
+            M.ingestProduceDuration.unsafeUpdate((performance.now() - appendStarted) / 1000, [])
+          ),
+          Effect.withSpan("eventflow.ingest.produce", { attributes: { records: records.length } }),
           Effect.tapError(() =>
             Option.isSome(dedup) && claimToken !== undefined && fresh.length > 0
-              ? dedup.value
-                  .release(
+              ? timed(
+                  "release",
+                  dedup.value.release(
                     claimToken,
                     fresh.map((c) => c.identity)
                   )
-                  .pipe(
-                    Effect.catchAll((error) =>
-                      Effect.logWarning(
-                        "could not release pending dedup keys; they expire by themselves",
-                        error.message
-                      )
+                ).pipe(
+                  Effect.catchAll((error) =>
+                    Effect.logWarning(
+                      "could not release pending dedup keys; they expire by themselves",
+                      error.message
                     )
                   )
+                )
               : Effect.void
           )
         )
       }
       if (Option.isSome(dedup) && claimToken !== undefined && fresh.length > 0) {
         // The events are in the log: a failure here only shortens how long they are remembered.
-        yield* dedup.value
-          .commit(
+        yield* timed(
+          "commit",
+          dedup.value.commit(
             claimToken,
             fresh.map((c) => c.identity)
           )
-          .pipe(
-            Effect.catchAll((error) =>
-              Effect.logError(
-                "events were stored but could not be marked done in the dedup store",
-                error.message
-              )
+        ).pipe(
+          Effect.catchAll((error) =>
+            Effect.logError(
+              "events were stored but could not be marked done in the dedup store",
+              error.message
             )
           )
+        )
       }
       for (const candidate of fresh) {
         results[candidate.index] = {
@@ -244,10 +282,24 @@ export const makeIngest = Effect.gen(function* () {
       for (const result of results) counts[result.status]++
       return { ...counts, results } satisfies IngestResponse
     }).pipe(
-      Effect.catchTag("BackendUnavailable", (cause) => Effect.fail(new IngestUnavailable({ cause }))),
+      Effect.catchTag("BackendUnavailable", (cause) => {
+        if (cause.backend === "eventlog") M.ingestProduceErrors.unsafeUpdate(1, [])
+        return Effect.fail(new IngestUnavailable({ cause }))
+      }),
       // Once claimed, a batch runs to its end even if the client goes away, so no claim is left dangling.
       Effect.uninterruptible,
-      Effect.withSpan("Ingest.ingest", { captureStackTrace: false, attributes: { events: items.length } })
+      // The events' own trace contexts (the CloudEvents `traceparent` extension) are links.
+      (effect) =>
+        Effect.flatMap(tracingEnabled, (enabled) =>
+          Effect.withSpan(effect, "eventflow.ingest", {
+            captureStackTrace: false,
+            kind: "producer",
+            attributes: { events: items.length },
+            links: enabled
+              ? traceLinks(items.map((item) => (item as { traceparent?: unknown } | null)?.traceparent))
+              : []
+          })
+        )
     )
 
   return Ingest.of({ ingest })

@@ -19,7 +19,8 @@ export class Readiness extends Context.Tag("ingest/Readiness")<
   { readonly check: Effect.Effect<ReadinessReport> }
 >() {}
 
-const probe = (name: string, ping: Effect.Effect<void, { readonly message: string }>) =>
+/** Runs `ping` with a 2 s limit and reports how it went. */
+export const probe = (name: string, ping: Effect.Effect<void, { readonly message: string }>) =>
   Effect.gen(function* () {
     const started = performance.now()
     const outcome = yield* ping.pipe(

@@ -4,6 +4,7 @@ import type { HttpApp, HttpRouter } from "@effect/platform"
 import { HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { EventLog } from "@eventflow/core"
+import { observeHttp } from "@eventflow/telemetry"
 import { Config, Duration, Effect, Layer } from "effect"
 import { toApp } from "./Http.ts"
 import { IngestSettings } from "./IngestConfig.ts"
@@ -14,14 +15,21 @@ export interface ListenOptions {
   readonly host: string
 }
 
-export const ListenConfig = (defaultHost: string): Config.Config<ListenOptions> =>
+/** `PORT` (default `defaultPort`) and `EVENTFLOW_HOST`. */
+export const ListenConfig = (defaultHost: string, defaultPort = 8080): Config.Config<ListenOptions> =>
   Config.all({
-    port: Config.port("PORT").pipe(Config.withDefault(8080)),
+    port: Config.integer("PORT").pipe(
+      Config.validate({
+        message: "PORT must be a port number from 0 to 65535 (0: any free port)",
+        validation: (port) => port >= 0 && port <= 65_535
+      }),
+      Config.withDefault(defaultPort)
+    ),
     host: Config.string("EVENTFLOW_HOST").pipe(Config.withDefault(defaultHost))
   })
 
 /**
- * Serves `app`. On shutdown the server stops accepting, answers the requests in flight (their
+ * Serves `app`, with `GET /metrics` and request metrics. On shutdown the server stops accepting, answers the requests in flight (their
  * batches are flushed before the log closes), closes idle keep-alive connections at once and any
  * other connection (an SSE client, say) after `shutdownTimeout`.
  */
@@ -51,7 +59,8 @@ export const layerHttpApp = <E, R, AE, AR>(
       })
     )
   )
-  const serve = Layer.unwrapScoped(Effect.map(app, (a) => HttpServer.serve(a)))
+  // Every service answers GET /metrics and counts its requests by route.
+  const serve = Layer.unwrapScoped(Effect.map(app, (a) => HttpServer.serve(observeHttp(a))))
   return Layer.mergeAll(serve, drain).pipe(Layer.provideMerge(nodeServer))
 }
 

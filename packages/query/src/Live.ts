@@ -6,6 +6,7 @@
 
 import { readIngestStats } from "@eventflow/backends"
 import { IngestStats, LatencyHistogram } from "@eventflow/core"
+import { Metrics as M } from "@eventflow/telemetry"
 import { Duration, Effect, Option, Schedule } from "effect"
 import type { Redis } from "ioredis"
 import type { EventTail, TailEvent } from "./LogView.ts"
@@ -212,7 +213,12 @@ export const makeLive = (
         after === undefined ? [] : history.filter((h) => h.tick.id > after).map((h) => h.frame),
       subscribe: (listener) => {
         listeners.add(listener)
-        return () => listeners.delete(listener)
+        M.querySseClients.unsafeUpdate(listeners.size, [])
+        return () => {
+          const removed = listeners.delete(listener)
+          M.querySseClients.unsafeUpdate(listeners.size, [])
+          return removed
+        }
       },
       clients: () => listeners.size,
       latest: () => history[history.length - 1]?.tick

@@ -14,7 +14,8 @@ import {
   Headers,
   type LogRecord
 } from "@eventflow/core"
-import { Effect } from "effect"
+import { Metrics as M } from "@eventflow/telemetry"
+import { Effect, type Tracer } from "effect"
 import type { AlertRule } from "./Alerts.ts"
 import type { Pipeline, TableSource } from "./Dsl.ts"
 import {
@@ -217,6 +218,20 @@ export class PipelineEngine {
     }
   }
 
+  /** Spans of the batches handled since the last checkpoint, for the checkpoint's links. */
+  private traced: Tracer.SpanLink[] = []
+
+  /** Notes a batch's span: the next checkpoint links to it (at most 32 per checkpoint). */
+  noteSpan(span: Tracer.AnySpan): void {
+    if (this.traced.length < 32) this.traced.push({ _tag: "SpanLink", span, attributes: {} })
+  }
+
+  private takeTraceLinks(): Tracer.SpanLink[] {
+    const links = this.traced
+    this.traced = []
+    return links
+  }
+
   /**
    * Processes records of a loaded partition, in offset order. Records before its next offset
    * (delivered again) are skipped; the caller makes sure none is missing before the first.
@@ -323,6 +338,7 @@ export class PipelineEngine {
    */
   checkpoint(): Effect.Effect<CheckpointResult | undefined, BackendUnavailable, SqlClient.SqlClient> {
     return Effect.gen(this, function* () {
+      const name = this.pipeline.name
       const tasks = [...this.tasks.values()].filter((t) => t.changed)
       this.pendingRecords = 0
       this.lastCheckpointAt = Date.now()
@@ -358,12 +374,23 @@ export class PipelineEngine {
       }).pipe(
         Effect.catchTag("Fenced", (fenced: Fenced) =>
           Effect.gen(this, function* () {
+            M.streamCheckpoints(name, "fenced").unsafeUpdate(1, [])
             this.counters.fenced += fenced.partitions.length
             yield* Effect.logWarning(fenced.message)
             return undefined
           })
         ),
-        Effect.tapError(() => Effect.sync(() => this.dropCheckpointed(parts)))
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            M.streamCheckpoints(name, "failed").unsafeUpdate(1, [])
+            this.dropCheckpointed(parts)
+          })
+        ),
+        Effect.withSpan("eventflow.checkpoint", {
+          captureStackTrace: false,
+          attributes: { pipeline: name, partitions: parts.length },
+          links: this.takeTraceLinks()
+        })
       )
       if (result === undefined) {
         // Fenced: the partitions that were not were rolled back with the others; reload them all.
@@ -380,6 +407,25 @@ export class PipelineEngine {
       this.counters.finalized += result.finalized.length
       this.counters.alerts += result.alerts.length
       this.counters.lastCheckpointMs = performance.now() - started
+      let processed = 0
+      let late = 0
+      let poison = 0
+      for (const part of parts) {
+        processed += part.processed
+        late += part.late
+        poison += part.poison
+      }
+      M.streamCheckpoints(name, "committed").unsafeUpdate(1, [])
+      M.streamCheckpointDuration(name).unsafeUpdate(this.counters.lastCheckpointMs / 1000, [])
+      M.streamCheckpointRows(name).unsafeUpdate(result.rowsWritten, [])
+      if (processed > 0) M.streamRecords(name).unsafeUpdate(processed, [])
+      if (late > 0) {
+        M.streamLateEvents(name).unsafeUpdate(late, [])
+        M.streamDlq(name, "late").unsafeUpdate(late, [])
+      }
+      if (poison > 0) M.streamDlq(name, "poison").unsafeUpdate(poison, [])
+      if (result.finalized.length > 0) M.streamWindowsEmitted(name).unsafeUpdate(result.finalized.length, [])
+      if (result.alerts.length > 0) M.streamAlerts(name).unsafeUpdate(result.alerts.length, [])
 
       // A partition that has not seen an event yet (only those can be behind) takes the finalized
       // time as its watermark, so that an old first event is late rather than a change to a final row.

@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url"
 import type { SqlClient } from "@effect/sql"
 import { EmbeddedLogReader, type KafkaOptions } from "@eventflow/backends"
 import { BackendUnavailable, EventLog, type LogRecord, type TopicSpec } from "@eventflow/core"
+import { batchSpanOptions, Metrics as M, tracingEnabled } from "@eventflow/telemetry"
 import { Config, Data, Duration, Effect, Option, Runtime } from "effect"
 import { type Consumer, Kafka, logLevel } from "kafkajs"
 import type { AlertRule } from "./Alerts.ts"
@@ -225,6 +226,41 @@ const toSource = (r: {
   value: r.value
 })
 
+/**
+ * Handles a batch of a partition. With tracing on, in an `eventflow.consume` span whose parent is
+ * the trace of the batch's first traced record (ingest's span, from the `traceparent` header) and
+ * whose links are the others', around an `eventflow.aggregate` span; the next checkpoint's span
+ * links to it.
+ */
+const handleTraced = (
+  engine: PipelineEngine,
+  pipeline: string,
+  tp: TopicPartition,
+  records: ReadonlyArray<SourceRecord>,
+  traceparents: Iterable<unknown>
+) => {
+  const { parent, links } = batchSpanOptions(traceparents)
+  return Effect.sync(() => engine.handle(tp, records)).pipe(
+    Effect.withSpan("eventflow.aggregate", { captureStackTrace: false }),
+    Effect.zipLeft(
+      Effect.ignore(Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => engine.noteSpan(span))))
+    ),
+    Effect.withSpan("eventflow.consume", {
+      kind: "consumer",
+      captureStackTrace: false,
+      links,
+      ...(parent !== undefined ? { parent } : { root: true }),
+      attributes: {
+        "eventflow.pipeline": pipeline,
+        "messaging.system": "kafka",
+        "messaging.destination.name": tp.topic,
+        "messaging.destination.partition.id": String(tp.partition),
+        "messaging.batch.message_count": records.length
+      }
+    })
+  )
+}
+
 const embeddedLoop = (
   pipeline: Pipeline,
   engine: PipelineEngine,
@@ -232,6 +268,7 @@ const embeddedLoop = (
   settings: StreamSettings
 ) =>
   Effect.gen(function* () {
+    const tracing = yield* tracingEnabled
     const sources = sourcesOf(pipeline, settings.topicPrefix)
     const tables = pipeline.table.windowed.keyed.tables.map((t) => ({
       source: t,
@@ -251,6 +288,13 @@ const embeddedLoop = (
               Array.from({ length: t.partitions }, (_, partition) => ({ topic: t.name, partition }))
             )
           listedAt = Date.now()
+          const ends = yield* reader.endOffsets
+          for (const end of ends) {
+            const next = engine.nextOffset(end)
+            if (next !== undefined && sources.matches(end.topic))
+              M.streamLag(pipeline.name, end.topic, end.partition).unsafeUpdate(Number(end.next - next), [])
+          }
+          M.streamAssignedPartitions(pipeline.name).unsafeUpdate(engine.assigned.length, [])
         }
         if (Date.now() - verifiedAt > 2_000) {
           verifiedAt = Date.now()
@@ -280,7 +324,15 @@ const embeddedLoop = (
           if (next === undefined) continue
           const records = yield* reader.read(tp.topic, tp.partition, next, settings.fetchRecords)
           if (records.length === 0) continue
-          engine.handle(tp, records.map(toSource))
+          if (tracing)
+            yield* handleTraced(
+              engine,
+              pipeline.name,
+              tp,
+              records.map(toSource),
+              records.map((r) => r.headers.traceparent)
+            )
+          else engine.handle(tp, records.map(toSource))
           read += records.length
         }
         if (engine.checkpointDue()) yield* engine.checkpoint()
@@ -332,6 +384,7 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<SqlClient.SqlClient>()
     const run = Runtime.runPromise(runtime)
+    const tracing = yield* tracingEnabled
     const sources = sourcesOf(pipeline, settings.topicPrefix)
     const inTurn = serial()
     const groupId = `${settings.topicPrefix}eventflow.${pipeline.name}`
@@ -372,6 +425,8 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
       const partitions = Object.entries(assignment).flatMap(([topic, numbers]) =>
         numbers.map((partition) => ({ topic, partition }))
       )
+      M.streamRebalances(pipeline.name).unsafeUpdate(1, [])
+      M.streamAssignedPartitions(pipeline.name).unsafeUpdate(partitions.length, [])
       void inTurn(async () => {
         await settle()
         engine.drop("all")
@@ -465,7 +520,18 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
                 return
               }
               // kafkajs's messages are SourceRecords as they are (offset and timestamp as strings).
-              engine.handle(tp, batch.messages)
+              if (tracing)
+                await run(
+                  handleTraced(
+                    engine,
+                    pipeline.name,
+                    tp,
+                    batch.messages,
+                    batch.messages.map((m) => m.headers?.traceparent)
+                  )
+                )
+              else engine.handle(tp, batch.messages)
+              M.streamLag(pipeline.name, tp.topic, tp.partition).unsafeUpdate(Number(batch.offsetLag()), [])
               resolveOffset(batch.messages.at(-1)!.offset)
               if (engine.checkpointDue()) void startCheckpoint()
               // Backpressure: while a checkpoint is written, at most a few checkpoints' worth waits.
@@ -509,7 +575,23 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
         })
       })
     )
-    return yield* Effect.never
+    // kafkajs restarts its consumer after retriable errors; after any other it stops for good, and
+    // so does this pipeline (the process exits non-zero, to be restarted), rather than idle unseen.
+    return yield* Effect.async<never, BackendUnavailable>((resume) => {
+      const remove = consumer.on(consumer.events.CRASH, (event) => {
+        if (event.payload.restart) return
+        resume(
+          Effect.fail(
+            new BackendUnavailable({
+              backend: "eventlog",
+              message: `pipeline '${pipeline.name}': the Kafka consumer stopped: ${String(event.payload.error)}`,
+              cause: event.payload.error
+            })
+          )
+        )
+      })
+      return Effect.sync(remove)
+    })
   }).pipe(Effect.scoped)
 
 /** Joined tables on Kafka: every instance reads each table topic whole, up to its end before processing starts. */

@@ -1,0 +1,6 @@
+export * from "./Http.ts"
+export * from "./Logging.ts"
+export * as Metrics from "./Metrics.ts"
+export * from "./ProcessMetrics.ts"
+export * from "./Prometheus.ts"
+export * from "./Tracing.ts"
