@@ -36,7 +36,7 @@ import {
   type ReadTokens
 } from "@eventflow/query"
 import { type LogFormat, layerLogging, layerTracing } from "@eventflow/telemetry"
-import { Config, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Config, ConfigError, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { describeMode, layerPipelines } from "./Stream.ts"
 
 /** The dev key: EVENTFLOW_DEV_WRITE_KEY, else the one kept in the data directory, else a new one. */
@@ -182,4 +182,35 @@ export const runQueryServer = Effect.gen(function* () {
 export const withObservability =
   (service: string, defaultFormat: LogFormat) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(Effect.provide(layerTracing(service)), Effect.provide(layerLogging(service, defaultFormat)))
+    effect.pipe(
+      Effect.provide(layerTracing(service)),
+      // A server that stops on an error says why in its own log format (a JSON line, say), then
+      // exits with status 1.
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.void
+          : Effect.logError(`eventflow ${service} stopped: ${reason(cause)}`).pipe(
+              Effect.zipRight(
+                Effect.sync(() => {
+                  process.exitCode = 1
+                })
+              )
+            )
+      ),
+      Effect.provide(layerLogging(service, defaultFormat))
+    )
+
+/** The sentence of a failure (its message), or the whole cause of a defect. */
+const reason = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "None") return Cause.pretty(cause)
+  const error = failure.value
+  // A configuration error names the variable only in its string form.
+  if (ConfigError.isConfigError(error)) return String(error)
+  return error !== null &&
+    typeof error === "object" &&
+    "message" in error &&
+    typeof error.message === "string"
+    ? error.message
+    : String(error)
+}

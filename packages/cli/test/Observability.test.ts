@@ -4,12 +4,15 @@
  * Redis down and back; no log line holds a key, a token or a password.
  */
 
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { layerTracing, parseMetricsText } from "@eventflow/telemetry"
 import {
   describeWithServices,
   freePort,
   serviceUrls,
   startRedis,
+  tempDir,
   uniquePrefix,
   waitFor
 } from "@eventflow/testing"
@@ -49,6 +52,127 @@ const createKey = async (env: Record<string, string>) => {
   const created = await runEventflow(["keys", "create", "--source", "/fleet", "--json"], env)
   expect(created.code).toBe(0)
   return (JSON.parse(created.stdout) as { key: string }).key
+}
+
+/**
+ * `eventflow dev` in this process (ingest, the pipelines and the query API) with an in-memory span
+ * exporter: one request's trace, from the client's span to each pipeline's processing.
+ */
+const traceAcrossTheLog = async (mode: "distributed" | "embedded") => {
+  const prefix = uniquePrefix("trace")
+  const port = await freePort()
+  const key = "efk_0123456789ab_trace-test-key-0000000000000000000000000000000"
+  const env: Record<string, string> =
+    mode === "distributed"
+      ? distributedEnv(prefix)
+      : { EVENTFLOW_DATA_DIR: tempDir("trace"), EVENTFLOW_TOPIC_PREFIX: prefix, EVENTFLOW_DEV_WRITE_KEY: key }
+  const writeKey = mode === "distributed" ? await createKey(env) : key
+  const exporter = new InMemorySpanExporter()
+  const config = ConfigProvider.fromMap(new Map(Object.entries({ ...env, PORT: String(port) })))
+  const spans = await Effect.runPromise(
+    Effect.gen(function* () {
+      const server = yield* Effect.fork(runServer("dev"))
+      yield* Effect.promise(() =>
+        waitFor(
+          "eventflow dev to be ready",
+          async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
+          90_000
+        )
+      )
+      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+      const clientSpan = "00f067aa0ba902b7"
+      const extension = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+      const response = yield* Effect.promise(() =>
+        fetch(`http://127.0.0.1:${port}/v1/events`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${writeKey}`,
+            traceparent: `00-${traceId}-${clientSpan}-01`
+          },
+          body: JSON.stringify([event("t1", { traceparent: extension }), event("t2")])
+        })
+      )
+      expect(response.status).toBe(202)
+      // A query: its SQL statements are spans of its request.
+      const read = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/v1/pipelines`))
+      expect(read.status).toBe(200)
+      // Read the spans while the layer is up: the exporter forgets them when it shuts down.
+      const found = yield* Effect.promise(() =>
+        waitFor(
+          "the processing spans of the request's trace",
+          async () =>
+            exporter
+              .getFinishedSpans()
+              .some((s) => s.name === "eventflow.consume" && s.spanContext().traceId === traceId) &&
+            exporter.getFinishedSpans().some((s) => s.name === "eventflow.checkpoint"),
+          60_000
+        ).then(() => [...exporter.getFinishedSpans()])
+      )
+      yield* Fiber.interrupt(server)
+      return { found, traceId, clientSpan, extension }
+    }).pipe(
+      Effect.provide(layerTracing("dev", new SimpleSpanProcessor(exporter))),
+      Effect.withConfigProvider(config)
+    )
+  )
+  const { found, traceId, clientSpan } = spans
+  const byId = new Map(found.map((s) => [s.spanContext().spanId, s]))
+  const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId
+  const ancestors = (s: ReadableSpan) => {
+    const chain: string[] = []
+    let parent = parentOf(s)
+    while (parent !== undefined) {
+      chain.push(parent)
+      const next = byId.get(parent)
+      parent = next === undefined ? undefined : parentOf(next)
+    }
+    return chain
+  }
+  const server = found.find((s) => s.name === "http.server POST" && s.spanContext().traceId === traceId)
+  expect(server).toBeDefined()
+  // The client's span is the server span's parent (the request's `traceparent` header).
+  expect(parentOf(server!)).toBe(clientSpan)
+  const ingestSpan = found.find((s) => s.name === "eventflow.ingest" && s.spanContext().traceId === traceId)!
+  expect(ingestSpan).toBeDefined()
+  expect(ingestSpan.links.map((l) => l.context.spanId)).toContain("b7ad6b7169203331")
+  for (const name of ["eventflow.ingest.validate", "eventflow.ingest.dedup", "eventflow.ingest.produce"]) {
+    const stage = found.find((s) => s.name === name && s.spanContext().traceId === traceId)
+    expect(stage, name).toBeDefined()
+    expect(parentOf(stage!)).toBe(ingestSpan.spanContext().spanId)
+  }
+  // Across Kafka: each pipeline's processing of the batch descends from the request's span.
+  const consumed = found.filter((s) => s.name === "eventflow.consume" && s.spanContext().traceId === traceId)
+  expect(consumed.length).toBeGreaterThan(0)
+  for (const consume of consumed) {
+    expect(ancestors(consume)).toEqual([
+      ingestSpan.spanContext().spanId,
+      server!.spanContext().spanId,
+      clientSpan
+    ])
+    expect(consume.attributes["messaging.destination.name"]).toBe(`${prefix}events.default`)
+    const aggregate = found.find(
+      (s) => s.name === "eventflow.aggregate" && parentOf(s) === consume.spanContext().spanId
+    )
+    expect(aggregate).toBeDefined()
+  }
+  // A checkpoint links to the batches it made durable.
+  const consumeIds = new Set(consumed.map((s) => s.spanContext().spanId))
+  const checkpoints = found.filter((s) => s.name === "eventflow.checkpoint")
+  const linked = checkpoints.filter((c) => c.links.some((l) => consumeIds.has(l.context.spanId)))
+  expect(linked.length).toBeGreaterThan(0)
+  // …and its SQL transaction and statements are its descendants.
+  const checkpointIds = new Set(linked.map((c) => c.spanContext().spanId))
+  expect(
+    found.some((s) => s.name === "sql.execute" && ancestors(s).some((id) => checkpointIds.has(id)))
+  ).toBe(true)
+  const query = found.find(
+    (s) => s.name === "http.server GET" && s.attributes["url.path"] === "/v1/pipelines"
+  )
+  expect(query).toBeDefined()
+  expect(
+    found.some((s) => s.name === "sql.execute" && ancestors(s).includes(query!.spanContext().spanId))
+  ).toBe(true)
 }
 
 await describeWithServices(["kafka", "redis", "postgres"], "observability", () => {
@@ -150,114 +274,76 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
     )
   })
 
-  it("traces a request from ingest through Kafka into the pipeline's processing", async () => {
-    const prefix = uniquePrefix("trace")
-    const port = await freePort()
-    const env = distributedEnv(prefix)
+  it(
+    "traces a request from ingest through Kafka into the pipelines' processing",
+    () => traceAcrossTheLog("distributed"),
+    150_000
+  )
+
+  it("traces a request through the embedded log the same way", () => traceAcrossTheLog("embedded"), 150_000)
+
+  it("exports spans over OTLP/HTTP to the configured endpoint", async () => {
+    const received: Array<{ path: string; type: string | undefined; body: string }> = []
+    const collector = createServer((request, response) => {
+      let body = ""
+      request.on("data", (chunk) => {
+        body += chunk
+      })
+      request.on("end", () => {
+        received.push({ path: request.url ?? "", type: request.headers["content-type"], body })
+        response.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve))
+    onTestFinished(() => {
+      collector.close()
+    })
+    const collectorPort = (collector.address() as AddressInfo).port
+    const prefix = uniquePrefix("otlp")
+    const env = {
+      ...distributedEnv(prefix),
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collectorPort}`,
+      OTEL_BSP_SCHEDULE_DELAY: "100"
+    }
     const key = await createKey(env)
-    const exporter = new InMemorySpanExporter()
-    const config = ConfigProvider.fromMap(new Map(Object.entries({ ...env, PORT: String(port) })))
-    const spans = await Effect.runPromise(
-      Effect.gen(function* () {
-        // `eventflow dev` in distributed mode: ingest, the pipelines and the query API in this process.
-        const server = yield* Effect.fork(runServer("dev"))
-        yield* Effect.promise(() =>
-          waitFor(
-            "eventflow dev to be ready",
-            async () =>
-              (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
-            90_000
-          )
-        )
-        const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
-        const clientSpan = "00f067aa0ba902b7"
-        const extension = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-        const response = yield* Effect.promise(() =>
-          fetch(`http://127.0.0.1:${port}/v1/events`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              authorization: `Bearer ${key}`,
-              traceparent: `00-${traceId}-${clientSpan}-01`
-            },
-            body: JSON.stringify([event("t1", { traceparent: extension }), event("t2")])
-          })
-        )
-        expect(response.status).toBe(202)
-        // Read the spans while the layer is up: the exporter forgets them when it shuts down.
-        const found = yield* Effect.promise(() =>
-          waitFor(
-            "the processing spans of the request's trace",
-            async () =>
-              exporter
-                .getFinishedSpans()
-                .some((s) => s.name === "eventflow.consume" && s.spanContext().traceId === traceId) &&
-              exporter.getFinishedSpans().some((s) => s.name === "eventflow.checkpoint"),
-            60_000
-          ).then(() => [...exporter.getFinishedSpans()])
-        )
-        yield* Fiber.interrupt(server)
-        return { found, traceId, clientSpan, extension }
-      }).pipe(
-        Effect.provide(layerTracing("dev", new SimpleSpanProcessor(exporter))),
-        Effect.withConfigProvider(config)
-      )
+    const port = await freePort()
+    const ingest = await startEventflow(["ingest"], env, port)
+    onTestFinished(() => {
+      ingest.child.kill("SIGKILL")
+    })
+    const traceId = "5bf92f3577b34da6a3ce929d0e0e4736"
+    const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${key}`,
+        traceparent: `00-${traceId}-00f067aa0ba902b7-01`
+      },
+      body: JSON.stringify([event("o1")])
+    })
+    expect(response.status).toBe(202)
+    await waitFor("the collector to receive the request's spans", async () =>
+      received.some((r) => r.body.includes(traceId) && r.body.includes('"eventflow.ingest.produce"'))
     )
-    const { found, traceId, clientSpan } = spans
-    const byId = new Map(found.map((s) => [s.spanContext().spanId, s]))
-    const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId
-    const ancestors = (s: ReadableSpan) => {
-      const chain: string[] = []
-      let parent = parentOf(s)
-      while (parent !== undefined) {
-        chain.push(parent)
-        const next = byId.get(parent)
-        parent = next === undefined ? undefined : parentOf(next)
-      }
-      return chain
+    const batch = received.find((r) => r.body.includes(traceId))!
+    expect(batch.path).toBe("/v1/traces")
+    expect(batch.type).toContain("application/json")
+    const payload = JSON.parse(batch.body) as {
+      resourceSpans: Array<{
+        resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }
+        scopeSpans: Array<{ spans: Array<{ name: string; traceId: string }> }>
+      }>
     }
-    const server = found.find((s) => s.name === "http.server POST" && s.spanContext().traceId === traceId)
-    expect(server).toBeDefined()
-    // The client's span is the server span's parent (the request's `traceparent` header).
-    expect(parentOf(server!)).toBe(clientSpan)
-    const ingestSpan = found.find(
-      (s) => s.name === "eventflow.ingest" && s.spanContext().traceId === traceId
-    )!
-    expect(ingestSpan).toBeDefined()
-    expect(ingestSpan.links.map((l) => l.context.spanId)).toContain("b7ad6b7169203331")
-    for (const name of ["eventflow.ingest.validate", "eventflow.ingest.dedup", "eventflow.ingest.produce"]) {
-      const stage = found.find((s) => s.name === name && s.spanContext().traceId === traceId)
-      expect(stage, name).toBeDefined()
-      expect(parentOf(stage!)).toBe(ingestSpan.spanContext().spanId)
-    }
-    // Across Kafka: each pipeline's processing of the batch descends from the request's span.
-    const consumed = found.filter(
-      (s) => s.name === "eventflow.consume" && s.spanContext().traceId === traceId
+    const resource = payload.resourceSpans[0]!.resource.attributes
+    expect(resource.find((a) => a.key === "service.name")?.value.stringValue).toBe("eventflow-ingest")
+    const names = payload.resourceSpans
+      .flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))
+      .filter((span) => span.traceId === traceId)
+      .map((span) => span.name)
+    expect(names).toEqual(
+      expect.arrayContaining(["http.server POST", "eventflow.ingest", "eventflow.ingest.produce"])
     )
-    expect(consumed.length).toBeGreaterThan(0)
-    for (const consume of consumed) {
-      expect(ancestors(consume)).toEqual([
-        ingestSpan.spanContext().spanId,
-        server!.spanContext().spanId,
-        clientSpan
-      ])
-      expect(consume.attributes["messaging.destination.name"]).toBe(`${prefix}events.default`)
-      const aggregate = found.find(
-        (s) => s.name === "eventflow.aggregate" && parentOf(s) === consume.spanContext().spanId
-      )
-      expect(aggregate).toBeDefined()
-    }
-    // A checkpoint links to the batches it made durable.
-    const consumeIds = new Set(consumed.map((s) => s.spanContext().spanId))
-    const checkpoints = found.filter((s) => s.name === "eventflow.checkpoint")
-    const linked = checkpoints.filter((c) => c.links.some((l) => consumeIds.has(l.context.spanId)))
-    expect(linked.length).toBeGreaterThan(0)
-    // …and its SQL transaction and statements are its descendants.
-    const checkpointIds = new Set(linked.map((c) => c.spanContext().spanId))
-    expect(
-      found.some((s) => s.name === "sql.execute" && ancestors(s).some((id) => checkpointIds.has(id)))
-    ).toBe(true)
-  }, 150_000)
+  })
 
   it("is unready while its Redis is down and ready again when it is back", async () => {
     const redis = await startRedis()
@@ -324,7 +410,17 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
     onTestFinished(() => {
       query.child.kill("SIGKILL")
     })
-    expect((await postEvents(ingestPort, key, [event("l1"), { id: "bad" }])).status).toBe(202)
+    const traceId = "6bf92f3577b34da6a3ce929d0e0e4736"
+    const posted = await fetch(`http://127.0.0.1:${ingestPort}/v1/events`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${key}`,
+        traceparent: `00-${traceId}-00f067aa0ba902b7-01`
+      },
+      body: JSON.stringify([event("l1"), { id: "bad" }])
+    })
+    expect(posted.status).toBe(202)
     expect((await postEvents(ingestPort, `${key.slice(0, -2)}xx`, [event("l2")])).status).toBe(401)
     const read = await fetch(`http://127.0.0.1:${queryPort}/v1/pipelines`, {
       headers: { authorization: `Bearer ${readToken}` }
@@ -361,6 +457,19 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
         expect(typeof entry.message).toBe("string")
       }
     }
+    // A line logged inside the request's span carries its trace.
+    const answered = ingest
+      .output()
+      .split("\n")
+      .filter((l) => l.includes("answered 2 event(s)"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(answered).toHaveLength(1)
+    expect(answered[0]).toMatchObject({ level: "debug", service: "ingest", trace_id: traceId })
+    expect(answered[0]!.span_id).toMatch(/^[0-9a-f]{16}$/)
+    // The query service that could not start said why, as a JSON line.
+    const last = broken.output().trim().split("\n").at(-1)!
+    expect(JSON.parse(last)).toMatchObject({ level: "error", service: "query" })
+    expect(JSON.parse(last).message).toContain("eventflow query stopped")
     const everything = [ingest, query, broken].map((r) => r.output()).join("\n")
     expect(everything).toContain("listening on")
     for (const secret of [key, readToken, password, key.slice(17), readToken.slice(17)]) {

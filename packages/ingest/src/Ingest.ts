@@ -280,6 +280,9 @@ export const makeIngest = Effect.gen(function* () {
       }
       const counts = { accepted: 0, duplicate: 0, rejected: 0, retry: 0 }
       for (const result of results) counts[result.status]++
+      yield* Effect.logDebug(
+        `answered ${items.length} event(s): ${counts.accepted} accepted, ${counts.duplicate} duplicate, ${counts.rejected} rejected, ${counts.retry} retry`
+      )
       return { ...counts, results } satisfies IngestResponse
     }).pipe(
       Effect.catchTag("BackendUnavailable", (cause) => {

@@ -237,7 +237,8 @@ const handleTraced = (
   pipeline: string,
   tp: TopicPartition,
   records: ReadonlyArray<SourceRecord>,
-  traceparents: Iterable<unknown>
+  traceparents: Iterable<unknown>,
+  system: "kafka" | "embedded"
 ) => {
   const { parent, links } = batchSpanOptions(traceparents)
   return Effect.sync(() => engine.handle(tp, records)).pipe(
@@ -252,7 +253,7 @@ const handleTraced = (
       ...(parent !== undefined ? { parent } : { root: true }),
       attributes: {
         "eventflow.pipeline": pipeline,
-        "messaging.system": "kafka",
+        "messaging.system": system,
         "messaging.destination.name": tp.topic,
         "messaging.destination.partition.id": String(tp.partition),
         "messaging.batch.message_count": records.length
@@ -330,7 +331,8 @@ const embeddedLoop = (
               pipeline.name,
               tp,
               records.map(toSource),
-              records.map((r) => r.headers.traceparent)
+              records.map((r) => r.headers.traceparent),
+              "embedded"
             )
           else engine.handle(tp, records.map(toSource))
           read += records.length
@@ -527,7 +529,8 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
                     pipeline.name,
                     tp,
                     batch.messages,
-                    batch.messages.map((m) => m.headers?.traceparent)
+                    batch.messages.map((m) => m.headers?.traceparent),
+                    "kafka"
                   )
                 )
               else engine.handle(tp, batch.messages)
