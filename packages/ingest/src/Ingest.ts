@@ -11,6 +11,7 @@ import {
   type EventIdentity,
   EventLog,
   eventRecord,
+  Headers,
   identityKey,
   type LogRecord,
   type RejectionCode,
@@ -113,7 +114,6 @@ export const makeIngest = Effect.gen(function* () {
     route?: string
   ) => {
     results[index] = { index, status: "rejected", ...ids, reason }
-    M.ingestDlq(code).unsafeUpdate(1, [])
     let value = encoder(raw)
     if (value.length > maxEventBytes) {
       // Keep the DLQ record small: the attributes without the data that made it too large.
@@ -252,6 +252,8 @@ export const makeIngest = Effect.gen(function* () {
           )
         )
       }
+      // Counted once they are in the log (a failed append answers 503 and keeps nothing).
+      for (const record of dlq) M.ingestDlq(record.headers[Headers.reason] ?? "unknown").unsafeUpdate(1, [])
       if (Option.isSome(dedup) && claimToken !== undefined && fresh.length > 0) {
         // The events are in the log: a failure here only shortens how long they are remembered.
         yield* timed(
