@@ -17,13 +17,17 @@
  *                        EVENTFLOW_BENCH_QUIET_WAIT    seconds to wait for a quiet machine first (120)
  *                        EVENTFLOW_BENCH_CPU_PROF=1    profile the service (node --cpu-prof) into
  *                                                      .bench/<run>/cpuprofile (see profile-summary.ts)
+ *   --tracing            EVENTFLOW_BENCH_TRACING=1     trace every request: the service exports its spans
+ *                                                      over OTLP/HTTP to a sink in this process, which
+ *                                                      counts them (the cost of tracing, sampled at 100 %)
  * Other environment variables reach the service (e.g. EVENTFLOW_DEDUP=off). Progress goes to stdout;
  * the last line printed is one JSON object with every figure.
  */
 import { type ChildProcess, fork, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import { get } from "node:http"
+import { createServer, get } from "node:http"
+import type { AddressInfo } from "node:net"
 import { cpus, totalmem } from "node:os"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -65,7 +69,8 @@ const { values: flags } = parseArgs({
     warmup: { type: "string" },
     "perf-records": { type: "string" },
     keep: { type: "boolean" },
-    instances: { type: "string" }
+    instances: { type: "string" },
+    tracing: { type: "boolean" }
   },
   allowPositionals: false
 })
@@ -94,6 +99,7 @@ const options = {
   quietWaitS: numberOption(undefined, "EVENTFLOW_BENCH_QUIET_WAIT", 120, 0),
   instances: Math.floor(numberOption(flags.instances, "EVENTFLOW_BENCH_INSTANCES", 1, 1)),
   cpuProf: process.env.EVENTFLOW_BENCH_CPU_PROF === "1",
+  tracing: flags.tracing === true || process.env.EVENTFLOW_BENCH_TRACING === "1",
   batchSize: 100,
   eventBytes: 300,
   partitions: 3
@@ -158,8 +164,38 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 const nodeTs = ["--import", "tsx"]
 const cli = join("packages", "cli", "src", "bin.ts")
 
+/** An OTLP/HTTP endpoint that counts what it receives (with --tracing). */
+const otlpSink = async () => {
+  const received = { exports: 0, spans: 0, bytes: 0 }
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      const body = Buffer.concat(chunks)
+      received.exports++
+      received.bytes += body.length
+      try {
+        const payload = JSON.parse(body.toString("utf8")) as {
+          resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: unknown[] }> }>
+        }
+        for (const r of payload.resourceSpans ?? [])
+          for (const scope of r.scopeSpans ?? []) received.spans += scope.spans?.length ?? 0
+      } catch {
+        // Counted as an export; its spans are not.
+      }
+      response.writeHead(200, { "content-type": "application/json" }).end("{}")
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as AddressInfo
+  return { url: `http://127.0.0.1:${port}`, received, close: () => server.close() }
+}
+
+let otlpEndpoint: string | undefined
+
 const serviceEnv = (runId: string, port: number): NodeJS.ProcessEnv => ({
   ...process.env,
+  ...(otlpEndpoint !== undefined ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint } : {}),
   ...env,
   PORT: String(port),
   EVENTFLOW_HOST: "127.0.0.1",
@@ -487,6 +523,8 @@ const main = async () => {
   const quiet = await waitForQuiet()
 
   const runId = `bench${Date.now().toString(36)}${randomBytes(2).toString("hex")}`
+  const sink = options.tracing ? await otlpSink() : undefined
+  otlpEndpoint = sink?.url
   const runDir = join(root, ".bench", runId)
   mkdirSync(runDir, { recursive: true })
   const profileDir = options.cpuProf ? join(runDir, "cpuprofile") : undefined
@@ -766,6 +804,13 @@ const main = async () => {
     )
   }
   say(`  verified   ${verification.verified}`)
+  if (sink !== undefined) {
+    say(
+      `  tracing    ${fmt(sink.received.spans)} spans in ${fmt(sink.received.exports)} OTLP exports ` +
+        `(${fmt(Math.round(sink.received.bytes / 1024))} KiB), every request traced`
+    )
+    sink.close()
+  }
   const notAccepted = totals.events.duplicate + totals.events.rejected + totals.events.retry
   const not202 = totals.requests - (totals.statuses["202"] ?? 0)
   if (notAccepted > 0 || not202 > 0) {
@@ -822,7 +867,8 @@ const main = async () => {
     },
     cpuPct: { max: cpuA.usage() ?? null, half: cpuB.usage() ?? null, kafkaPerf: cpuPerf ?? null },
     cpuProfile: profileFile === undefined ? null : relative(root, profileFile),
-    machineBusyBeforePct: quiet?.machinePct ?? null
+    machineBusyBeforePct: quiet?.machinePct ?? null,
+    tracing: sink === undefined ? null : { sampled: 1, ...sink.received }
   }
   console.log(JSON.stringify(report))
 }
