@@ -48,6 +48,27 @@ const distributedEnv = (prefix: string) => ({
   EVENTFLOW_HOST: "127.0.0.1"
 })
 
+/** Starts `eventflow <args>`, stopped (SIGKILL) when the test ends. */
+const started = async (args: string[], env: Record<string, string>, port: number) => {
+  const running = await startEventflow(args, env, port)
+  onTestFinished(() => {
+    running.child.kill("SIGKILL")
+  })
+  return running
+}
+
+/** POSTs events as part of the client's trace `traceId` (its span `00f067aa0ba902b7`). */
+const postTraced = (port: number, key: string, traceId: string, events: unknown[]) =>
+  fetch(`http://127.0.0.1:${port}/v1/events`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${key}`,
+      traceparent: `00-${traceId}-00f067aa0ba902b7-01`
+    },
+    body: JSON.stringify(events)
+  })
+
 const createKey = async (env: Record<string, string>) => {
   const created = await runEventflow(["keys", "create", "--source", "/fleet", "--json"], env)
   expect(created.code).toBe(0)
@@ -182,14 +203,8 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
     const key = await createKey(env)
     const ingestPort = await freePort()
     const processPort = await freePort()
-    const ingest = await startEventflow(["ingest"], env, ingestPort)
-    onTestFinished(() => {
-      ingest.child.kill("SIGKILL")
-    })
-    const processor = await startEventflow(["process"], env, processPort)
-    onTestFinished(() => {
-      processor.child.kill("SIGKILL")
-    })
+    await started(["ingest"], env, ingestPort)
+    await started(["process"], env, processPort)
     const ingestBefore = await scrape(ingestPort)
     const processBefore = await scrape(processPort)
     const delta = (after: Map<string, number>, before: Map<string, number>, name: string) =>
@@ -218,23 +233,26 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
 
     const ingestAfter = await scrape(ingestPort)
     const moved = (name: string) => delta(ingestAfter, ingestBefore, name)
-    expect(moved('eventflow_ingest_events_total{result="accepted"}')).toBe(21)
-    expect(moved('eventflow_ingest_events_total{result="duplicate"}')).toBe(5)
-    expect(moved('eventflow_ingest_events_total{result="rejected"}')).toBe(2)
-    expect(moved('eventflow_ingest_events_total{result="retry"}')).toBe(0)
-    expect(moved('eventflow_ingest_dlq_records_total{reason="invalid"}')).toBe(2)
-    expect(moved('eventflow_ingest_dedup_total{outcome="claimed"}')).toBe(21)
-    expect(moved('eventflow_ingest_dedup_total{outcome="duplicate"}')).toBe(5)
-    expect(moved('eventflow_ingest_dedup_duration_seconds_count{operation="claim"}')).toBe(3)
-    expect(moved('eventflow_ingest_dedup_duration_seconds_count{operation="commit"}')).toBe(3)
-    expect(moved("eventflow_ingest_batch_events_count")).toBe(3)
-    expect(moved("eventflow_ingest_batch_events_sum")).toBe(14 + 8 + 6)
-    expect(moved("eventflow_ingest_ack_duration_seconds_count")).toBe(3)
-    expect(moved("eventflow_ingest_produce_duration_seconds_count")).toBe(3)
-    expect(moved("eventflow_ingest_produce_errors_total")).toBe(0)
-    expect(moved('eventflow_http_requests_total{method="POST",route="/v1/events",status="202"}')).toBe(3)
-    expect(moved('eventflow_http_requests_total{method="POST",route="/v1/events",status="401"}')).toBe(1)
-    expect(moved('eventflow_http_request_duration_seconds_count{method="POST",route="/v1/events"}')).toBe(4)
+    const expected: Record<string, number> = {
+      'eventflow_ingest_events_total{result="accepted"}': 21,
+      'eventflow_ingest_events_total{result="duplicate"}': 5,
+      'eventflow_ingest_events_total{result="rejected"}': 2,
+      'eventflow_ingest_events_total{result="retry"}': 0,
+      'eventflow_ingest_dlq_records_total{reason="invalid"}': 2,
+      'eventflow_ingest_dedup_total{outcome="claimed"}': 21,
+      'eventflow_ingest_dedup_total{outcome="duplicate"}': 5,
+      'eventflow_ingest_dedup_duration_seconds_count{operation="claim"}': 3,
+      'eventflow_ingest_dedup_duration_seconds_count{operation="commit"}': 3,
+      eventflow_ingest_batch_events_count: 3,
+      eventflow_ingest_batch_events_sum: 14 + 8 + 6,
+      eventflow_ingest_ack_duration_seconds_count: 3,
+      eventflow_ingest_produce_duration_seconds_count: 3,
+      eventflow_ingest_produce_errors_total: 0,
+      'eventflow_http_requests_total{method="POST",route="/v1/events",status="202"}': 3,
+      'eventflow_http_requests_total{method="POST",route="/v1/events",status="401"}': 1,
+      'eventflow_http_request_duration_seconds_count{method="POST",route="/v1/events"}': 4
+    }
+    expect(Object.fromEntries(Object.keys(expected).map((name) => [name, moved(name)]))).toEqual(expected)
     // Process metrics are there, with sane values.
     expect(ingestAfter.get("eventflow_process_heap_used_bytes")).toBeGreaterThan(1_000_000)
     expect(ingestAfter.get("eventflow_process_resident_memory_bytes")).toBeGreaterThan(10_000_000)
@@ -307,20 +325,9 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
     }
     const key = await createKey(env)
     const port = await freePort()
-    const ingest = await startEventflow(["ingest"], env, port)
-    onTestFinished(() => {
-      ingest.child.kill("SIGKILL")
-    })
+    await started(["ingest"], env, port)
     const traceId = "5bf92f3577b34da6a3ce929d0e0e4736"
-    const response = await fetch(`http://127.0.0.1:${port}/v1/events`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        authorization: `Bearer ${key}`,
-        traceparent: `00-${traceId}-00f067aa0ba902b7-01`
-      },
-      body: JSON.stringify([event("o1")])
-    })
+    const response = await postTraced(port, key, traceId, [event("o1")])
     expect(response.status).toBe(202)
     await waitFor("the collector to receive the request's spans", async () =>
       received.some((r) => r.body.includes(traceId) && r.body.includes('"eventflow.ingest.produce"'))
@@ -351,10 +358,7 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
     const prefix = uniquePrefix("ready")
     const env = { ...distributedEnv(prefix), REDIS_URL: redis.url }
     const port = await freePort()
-    const ingest = await startEventflow(["ingest"], env, port)
-    onTestFinished(() => {
-      ingest.child.kill("SIGKILL")
-    })
+    await started(["ingest"], env, port)
     const readiness = async () => {
       const response = await fetch(`http://127.0.0.1:${port}/readyz`)
       return { status: response.status, body: (await response.json()) as any }
@@ -402,24 +406,10 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
     const readToken = (JSON.parse(token.stdout) as { token: string }).token
     const ingestPort = await freePort()
     const queryPort = await freePort()
-    const ingest = await startEventflow(["ingest"], env, ingestPort)
-    onTestFinished(() => {
-      ingest.child.kill("SIGKILL")
-    })
-    const query = await startEventflow(["query"], env, queryPort)
-    onTestFinished(() => {
-      query.child.kill("SIGKILL")
-    })
+    const ingest = await started(["ingest"], env, ingestPort)
+    const query = await started(["query"], env, queryPort)
     const traceId = "6bf92f3577b34da6a3ce929d0e0e4736"
-    const posted = await fetch(`http://127.0.0.1:${ingestPort}/v1/events`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        authorization: `Bearer ${key}`,
-        traceparent: `00-${traceId}-00f067aa0ba902b7-01`
-      },
-      body: JSON.stringify([event("l1"), { id: "bad" }])
-    })
+    const posted = await postTraced(ingestPort, key, traceId, [event("l1"), { id: "bad" }])
     expect(posted.status).toBe(202)
     expect((await postEvents(ingestPort, `${key.slice(0, -2)}xx`, [event("l2")])).status).toBe(401)
     const read = await fetch(`http://127.0.0.1:${queryPort}/v1/pipelines`, {
@@ -483,10 +473,7 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
     const token = await runEventflow(["tokens", "create", "--json"], env)
     const readToken = (JSON.parse(token.stdout) as { token: string }).token
     const port = await freePort()
-    const query = await startEventflow(["query"], env, port)
-    onTestFinished(() => {
-      query.child.kill("SIGKILL")
-    })
+    await started(["query"], env, port)
     const before = await scrape(port)
     for (let i = 0; i < 3; i++) {
       const r = await fetch(`http://127.0.0.1:${port}/v1/pipelines/nope/results`, {

@@ -397,16 +397,6 @@ export class PipelineEngine {
         this.dropCheckpointed(parts)
         return undefined
       }
-      for (const part of parts) {
-        this.counters.processed += part.processed
-        this.counters.late += part.late
-        this.counters.poison += part.poison
-      }
-      this.counters.checkpoints++
-      this.counters.rowsWritten += result.rowsWritten
-      this.counters.finalized += result.finalized.length
-      this.counters.alerts += result.alerts.length
-      this.counters.lastCheckpointMs = performance.now() - started
       let processed = 0
       let late = 0
       let poison = 0
@@ -415,6 +405,14 @@ export class PipelineEngine {
         late += part.late
         poison += part.poison
       }
+      this.counters.processed += processed
+      this.counters.late += late
+      this.counters.poison += poison
+      this.counters.checkpoints++
+      this.counters.rowsWritten += result.rowsWritten
+      this.counters.finalized += result.finalized.length
+      this.counters.alerts += result.alerts.length
+      this.counters.lastCheckpointMs = performance.now() - started
       M.streamCheckpoints(name, "committed").unsafeUpdate(1, [])
       M.streamCheckpointDuration(name).unsafeUpdate(this.counters.lastCheckpointMs / 1000, [])
       M.streamCheckpointRows(name).unsafeUpdate(result.rowsWritten, [])
