@@ -14,7 +14,7 @@ import {
   Headers,
   type LogRecord
 } from "@eventflow/core"
-import { Metrics as M } from "@eventflow/telemetry"
+import { currentTraceparent, Metrics as M } from "@eventflow/telemetry"
 import { Effect, type Tracer } from "effect"
 import type { AlertRule } from "./Alerts.ts"
 import type { Pipeline, TableSource } from "./Dsl.ts"
@@ -370,7 +370,11 @@ export class PipelineEngine {
       }
       const result = yield* checkpoint(this.pipeline, parts, {
         rules: this.options.rules,
-        publish: (result) => this.options.publish([...setAside, ...this.outputs(result)])
+        // Final rows and alerts carry the checkpoint's trace context, for whoever consumes them.
+        publish: (result) =>
+          Effect.flatMap(currentTraceparent, (traceparent) =>
+            this.options.publish([...setAside, ...this.outputs(result, traceparent)])
+          )
       }).pipe(
         Effect.catchTag("Fenced", (fenced: Fenced) =>
           Effect.gen(this, function* () {
@@ -438,7 +442,7 @@ export class PipelineEngine {
   }
 
   /** Final rows (to the sink topic) and alerts (to the alerts topic), as CloudEvents with deterministic ids. */
-  private outputs(result: CheckpointResult): LogRecord[] {
+  private outputs(result: CheckpointResult, traceparent: string | undefined): LogRecord[] {
     const records: LogRecord[] = []
     const sink = this.options.sinkTopic
     if (sink !== undefined) {
@@ -461,7 +465,7 @@ export class PipelineEngine {
             values: row.values
           }
         }
-        records.push(eventRecord(sink, id, event, Buffer.from(JSON.stringify(event))))
+        records.push(eventRecord(sink, id, event, Buffer.from(JSON.stringify(event)), traceparent))
       }
     }
     for (const alert of result.alerts) {
@@ -470,7 +474,8 @@ export class PipelineEngine {
           this.options.alertsTopic,
           alert.subject ?? alert.id,
           alert,
-          Buffer.from(JSON.stringify(alert))
+          Buffer.from(JSON.stringify(alert)),
+          traceparent
         )
       )
     }

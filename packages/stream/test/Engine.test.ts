@@ -9,7 +9,9 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { layer as withLayer } from "@effect/vitest"
 import type { CloudEvent, LogRecord } from "@eventflow/core"
+import { layerTracing } from "@eventflow/telemetry"
 import { describeWithServices, serviceUrls } from "@eventflow/testing"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Redacted } from "effect"
 import { expect } from "vitest"
 import {
@@ -194,7 +196,27 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
               }
             ])
           }
-          yield* engine.checkpoint()
+          // The last checkpoint traced: the rows and alerts it publishes carry its trace context.
+          const exporter = new InMemorySpanExporter()
+          const tracedFrom = published.length
+          // (The exporter forgets its spans when its layer shuts down: read them inside.)
+          const traceIds = yield* engine.checkpoint().pipe(
+            Effect.map(() =>
+              exporter
+                .getFinishedSpans()
+                .filter((s) => s.name === "eventflow.checkpoint")
+                .map((s) => s.spanContext().traceId)
+            ),
+            Effect.provide(layerTracing("test", new SimpleSpanProcessor(exporter)))
+          )
+          expect(traceIds).toHaveLength(1)
+          const traced = published.slice(tracedFrom).filter((r) => r.topic !== "events.dlq")
+          expect(traced.length).toBeGreaterThan(0)
+          for (const record of traced) {
+            expect(record.headers.traceparent).toMatch(new RegExp(`^00-${traceIds[0]}-[0-9a-f]{16}-01$`))
+          }
+          // Untraced checkpoints write no trace header.
+          expect(published.slice(0, tracedFrom).every((r) => r.headers.traceparent === undefined)).toBe(true)
 
           const rows = yield* queryResults(p.name)
           const finals = rows.filter((r) => r.final && r.key !== "nobody")
