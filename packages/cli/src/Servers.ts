@@ -35,7 +35,7 @@ import {
   type QueryService,
   type ReadTokens
 } from "@eventflow/query"
-import { type LogFormat, layerLogging, layerTracing } from "@eventflow/telemetry"
+import { LogConfig, type LogFormat, layerLogging, layerTracing } from "@eventflow/telemetry"
 import { Cause, Config, ConfigError, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { describeMode, layerPipelines } from "./Stream.ts"
 
@@ -182,22 +182,29 @@ export const runQueryServer = Effect.gen(function* () {
 export const withObservability =
   (service: string, defaultFormat: LogFormat) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(
-      Effect.provide(layerTracing(service)),
-      // A server that stops on an error says why in its own log format (a JSON line, say), then
-      // exits with status 1.
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause)
-          ? Effect.void
-          : Effect.logError(`eventflow ${service} stopped: ${reason(cause)}`).pipe(
-              Effect.zipRight(
-                Effect.sync(() => {
-                  process.exitCode = 1
-                })
-              )
-            )
-      ),
-      Effect.provide(layerLogging(service, defaultFormat))
+    Effect.flatMap(
+      Effect.orElseSucceed(LogConfig(defaultFormat), () => undefined),
+      (settings) =>
+        effect.pipe(
+          Effect.provide(layerTracing(service)),
+          // With JSON logs, a server that stops on an error says why in a JSON line and exits 1;
+          // with readable logs the error goes on to the command's plain `eventflow: <sentence>`.
+          (run) =>
+            settings?.format !== "json"
+              ? run
+              : Effect.catchAllCause(run, (cause) =>
+                  Cause.isInterruptedOnly(cause)
+                    ? Effect.void
+                    : Effect.logError(`eventflow ${service} stopped: ${reason(cause)}`).pipe(
+                        Effect.zipRight(
+                          Effect.sync(() => {
+                            process.exitCode = 1
+                          })
+                        )
+                      )
+                ),
+          Effect.provide(layerLogging(service, defaultFormat))
+        )
     )
 
 /** The sentence of a failure (its message), or the whole cause of a defect. */

@@ -50,10 +50,24 @@ await describeWithServices(["kafka", "redis", "postgres"], "eventflow ingest (di
   })
 
   it("says in a plain sentence what distributed mode is missing", async () => {
-    const result = await runEventflow(["ingest"], { KAFKA_BROKERS: serviceUrls.kafka })
-    expect([result.code, result.stderr]).toEqual([
+    // With readable logs: the sentence alone.
+    const text = await runEventflow(["ingest"], {
+      KAFKA_BROKERS: serviceUrls.kafka,
+      EVENTFLOW_LOG_FORMAT: "text"
+    })
+    expect([text.code, text.stderr]).toEqual([
       1,
       "eventflow: KAFKA_BROKERS is set, so DATABASE_URL is required (distributed mode)\n"
     ])
+    // With JSON logs (the services' default): the same sentence in one JSON line.
+    const json = await runEventflow(["ingest"], { KAFKA_BROKERS: serviceUrls.kafka })
+    expect(json.code).toBe(1)
+    expect(json.stderr.endsWith("\n")).toBe(true)
+    expect(JSON.parse(json.stderr)).toMatchObject({
+      level: "error",
+      service: "ingest",
+      message:
+        "eventflow ingest stopped: KAFKA_BROKERS is set, so DATABASE_URL is required (distributed mode)"
+    })
   })
 })
