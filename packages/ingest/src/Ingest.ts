@@ -94,6 +94,7 @@ const timed = <A, E, R>(operation: "claim" | "commit" | "release", effect: Effec
   })
 
 export const makeIngest = Effect.gen(function* () {
+  M.registerIngestMetrics()
   const routing = yield* Routes
   const settings = yield* IngestSettings
   const log = yield* EventLog

@@ -132,7 +132,9 @@ export class PipelineEngine {
   constructor(
     readonly pipeline: Pipeline,
     readonly options: EngineOptions
-  ) {}
+  ) {
+    M.registerPipelineMetrics(pipeline.name)
+  }
 
   /** The partitions this instance has loaded. */
   get assigned(): ReadonlyArray<TopicPartition> {

@@ -391,6 +391,8 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
     const inTurn = serial()
     const groupId = `${settings.topicPrefix}eventflow.${pipeline.name}`
     const sought = new Map<string, bigint>()
+    /** The partitions whose lag this instance reports: zeroed when they go to another instance. */
+    const lagReported = new Map<string, TopicPartition>()
 
     if (pipeline.table.windowed.keyed.tables.length > 0) {
       yield* kafkaTables(pipeline, engine, kafka, settings)
@@ -429,6 +431,13 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
       )
       M.streamRebalances(pipeline.name).unsafeUpdate(1, [])
       M.streamAssignedPartitions(pipeline.name).unsafeUpdate(partitions.length, [])
+      const kept = new Set(partitions.map((tp) => `${tp.topic}/${tp.partition}`))
+      for (const [id, tp] of lagReported) {
+        if (kept.has(id)) continue
+        // Its new owner reports it now; a stale value here would look like lag that never drains.
+        M.streamLag(pipeline.name, tp.topic, tp.partition).unsafeUpdate(0, [])
+        lagReported.delete(id)
+      }
       void inTurn(async () => {
         await settle()
         engine.drop("all")
@@ -535,6 +544,7 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
                 )
               else engine.handle(tp, batch.messages)
               M.streamLag(pipeline.name, tp.topic, tp.partition).unsafeUpdate(Number(batch.offsetLag()), [])
+              lagReported.set(id, tp)
               resolveOffset(batch.messages.at(-1)!.offset)
               if (engine.checkpointDue()) void startCheckpoint()
               // Backpressure: while a checkpoint is written, at most a few checkpoints' worth waits.

@@ -236,3 +236,35 @@ export const buildInfo = labelled(
   "version",
   "node"
 )
+
+/**
+ * Makes the series of a role exist from the start, at zero: a counter that first appears at its
+ * first increment hides that increment from `rate()` and `increase()`.
+ */
+export const registerIngestMetrics = () => {
+  for (const result of ["accepted", "duplicate", "rejected", "retry"]) ingestEvents(result).register()
+  for (const reason of ["invalid", "schema", "too-large"]) ingestDlq(reason).register()
+  for (const outcome of ["claimed", "duplicate", "in_flight"]) ingestDedup(outcome).register()
+  for (const operation of ["claim", "commit", "release"]) {
+    ingestDedupDuration(operation).register()
+    ingestDedupErrors(operation).register()
+  }
+  ingestProduceErrors.register()
+  ingestBatchEvents.register()
+  ingestAckDuration.register()
+  ingestProduceDuration.register()
+}
+
+/** The same for a pipeline's series. */
+export const registerPipelineMetrics = (pipeline: string) => {
+  streamRecords(pipeline).register()
+  for (const outcome of ["committed", "fenced", "failed"]) streamCheckpoints(pipeline, outcome).register()
+  streamCheckpointDuration(pipeline).register()
+  streamCheckpointRows(pipeline).register()
+  streamWindowsEmitted(pipeline).register()
+  streamLateEvents(pipeline).register()
+  for (const reason of ["late", "poison"]) streamDlq(pipeline, reason).register()
+  streamAlerts(pipeline).register()
+  streamRebalances(pipeline).register()
+  streamAssignedPartitions(pipeline).register()
+}
