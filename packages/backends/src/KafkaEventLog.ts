@@ -5,13 +5,22 @@
 
 import { Worker } from "node:worker_threads"
 import { BackendUnavailable, EventLog, type LogRecord, makeBatcher, type TopicSpec } from "@eventflow/core"
-import { Config, Duration, Effect, Layer } from "effect"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 import { type Admin, Kafka, logLevel } from "kafkajs"
-import { type FromProducer, type ProducerSettings, packRecords, type ToProducer } from "./KafkaProduce.ts"
+import {
+  connectionConfig,
+  type FromProducer,
+  type KafkaConnection,
+  type ProducerSettings,
+  packRecords,
+  type ToProducer
+} from "./KafkaProduce.ts"
 
 export interface KafkaOptions {
   readonly brokers: ReadonlyArray<string>
   readonly clientId: string
+  /** TLS and SASL (KAFKA_SSL, KAFKA_SASL_*): what every client of this process uses. */
+  readonly connection: KafkaConnection
   /** An append that has not been acknowledged by then fails (and the request answers 503). */
   readonly produceTimeout: Duration.Duration
   /** Produce retries by kafkajs before an append fails. */
@@ -97,6 +106,7 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
     const kafka = new Kafka({
       clientId: options.clientId,
       brokers: [...options.brokers],
+      ...connectionConfig(options.connection),
       logLevel: logLevel.ERROR,
       retry: { retries: options.retries }
     })
@@ -111,6 +121,7 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
     const thread = yield* startProducerThread({
       clientId: options.clientId,
       brokers: options.brokers,
+      connection: options.connection,
       retries: options.retries,
       timeoutMillis: Duration.toMillis(options.produceTimeout),
       maxRequestBytes: options.maxRequestBytes,
@@ -184,9 +195,37 @@ export const makeKafkaEventLog = (options: KafkaOptions) =>
 
 export const layerKafka = (options: KafkaOptions) => Layer.scoped(EventLog, makeKafkaEventLog(options))
 
+const SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const
+
+/** KAFKA_SSL (`true`/`false`, default false; true when SASL is on) and KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD. */
+export const KafkaConnectionConfig: Config.Config<KafkaConnection> = Config.all({
+  ssl: Config.option(Config.boolean("KAFKA_SSL")),
+  mechanism: Config.option(Config.literal(...SASL_MECHANISMS)("KAFKA_SASL_MECHANISM")),
+  username: Config.option(Config.string("KAFKA_SASL_USERNAME")),
+  password: Config.option(Config.redacted("KAFKA_SASL_PASSWORD"))
+}).pipe(
+  Config.mapOrFail(({ ssl, mechanism, username, password }) => {
+    if (Option.isNone(mechanism)) return Either.right({ ssl: Option.getOrElse(ssl, () => false) })
+    if (Option.isNone(username) || Option.isNone(password)) {
+      return Either.left(
+        ConfigError.InvalidData(
+          [],
+          "KAFKA_SASL_MECHANISM is set, so KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required"
+        )
+      )
+    }
+    return Either.right({
+      // SASL over plaintext would send the password in the clear: TLS unless turned off explicitly.
+      ssl: Option.getOrElse(ssl, () => true),
+      sasl: { mechanism: mechanism.value, username: username.value, password: Redacted.value(password.value) }
+    })
+  })
+)
+
 export const KafkaConfig: Config.Config<KafkaOptions> = Config.all({
   brokers: Config.array(Config.string(), "KAFKA_BROKERS"),
   clientId: Config.string("KAFKA_CLIENT_ID").pipe(Config.withDefault("eventflow")),
+  connection: KafkaConnectionConfig,
   produceTimeout: Config.duration("EVENTFLOW_PRODUCE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(10))),
   retries: Config.integer("KAFKA_RETRIES").pipe(Config.withDefault(5)),
   maxBatchRecords: Config.integer("EVENTFLOW_MAX_BATCH_RECORDS").pipe(Config.withDefault(10_000)),

@@ -6,9 +6,32 @@ import type { LogRecord } from "@eventflow/core"
 import type { ICustomPartitioner, TopicMessages } from "kafkajs"
 import { partitionForKey } from "./Murmur2.ts"
 
+/**
+ * How clients reach the brokers: TLS, and SASL (PLAIN or SCRAM, as Amazon MSK offers). Plain data,
+ * so that it crosses to the producer thread.
+ */
+export interface KafkaConnection {
+  readonly ssl: boolean
+  readonly sasl?: {
+    readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512"
+    readonly username: string
+    readonly password: string
+  }
+}
+
+/** The part of a kafkajs client configuration that `connection` decides. */
+export const connectionConfig = (connection: KafkaConnection | undefined) =>
+  connection === undefined
+    ? {}
+    : {
+        ssl: connection.ssl,
+        ...(connection.sasl !== undefined ? { sasl: { ...connection.sasl } } : {})
+      }
+
 export interface ProducerSettings {
   readonly clientId: string
   readonly brokers: ReadonlyArray<string>
+  readonly connection: KafkaConnection
   readonly retries: number
   readonly timeoutMillis: number
   readonly maxRequestBytes: number

@@ -7,6 +7,7 @@ import { parentPort, workerData } from "node:worker_threads"
 import { Kafka, logLevel } from "kafkajs"
 import {
   chunkRecords,
+  connectionConfig,
   type FromProducer,
   fastPartitioner,
   type ProducerSettings,
@@ -23,6 +24,7 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 const kafka = new Kafka({
   clientId: settings.clientId,
   brokers: [...settings.brokers],
+  ...connectionConfig(settings.connection),
   logLevel: logLevel.ERROR,
   retry: { retries: settings.retries }
 })

@@ -52,6 +52,7 @@ await describeWithServices(["kafka"], "KafkaEventLog on the real Kafka", () => {
   const layer = layerKafka({
     brokers: serviceUrls.kafka.split(","),
     clientId: "eventflow-test",
+    connection: { ssl: false },
     produceTimeout: Duration.seconds(20),
     retries: 3,
     maxBatchRecords: 10_000,

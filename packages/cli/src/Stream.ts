@@ -4,6 +4,7 @@ import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import {
   type Backends,
+  connectionConfig,
   DataDirConfig,
   type EmbeddedLogReader,
   layerBackends,
@@ -276,6 +277,7 @@ const sourceEnds = (mode: Mode, loaded: LoadedPipelines, name: string) =>
     const kafka = new Kafka({
       clientId: mode.kafka.clientId,
       brokers: [...mode.kafka.brokers],
+      ...connectionConfig(mode.kafka.connection),
       logLevel: logLevel.NOTHING
     })
     const admin = kafka.admin()

@@ -34,6 +34,7 @@ const distributedBackends = (redisUrl: string, dedupPrefix: string): Layer.Layer
     layerKafka({
       brokers: serviceUrls.kafka.split(","),
       clientId: "eventflow-test",
+      connection: { ssl: false },
       produceTimeout: Duration.seconds(10),
       retries: 2,
       maxBatchRecords: 10_000,

@@ -4,6 +4,7 @@
  * offsets). Events topics are those named `<prefix>events.*`, the DLQ aside.
  */
 import { SqlClient } from "@effect/sql"
+import { connectionConfig, type KafkaConnection } from "@eventflow/backends"
 import { BackendUnavailable } from "@eventflow/core"
 import { Duration, Effect, Schedule } from "effect"
 import { type Admin, Kafka, logLevel } from "kafkajs"
@@ -264,6 +265,7 @@ export const makeEmbeddedLogView = (tail: EventTail, prefix: string, seed: numbe
 export interface KafkaViewOptions {
   readonly brokers: ReadonlyArray<string>
   readonly clientId: string
+  readonly connection: KafkaConnection
   readonly prefix: string
   /** Events read back from each partition's end when the tail starts. */
   readonly seed: number
@@ -275,6 +277,7 @@ export const makeKafkaLogView = (tail: EventTail, options: KafkaViewOptions) =>
     const kafka = new Kafka({
       clientId: `${options.clientId}-query`,
       brokers: [...options.brokers],
+      ...connectionConfig(options.connection),
       logLevel: logLevel.NOTHING,
       retry: { retries: 2 }
     })

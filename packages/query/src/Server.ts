@@ -54,6 +54,7 @@ export const layerQueryService = (mode: Mode, options: QueryOptions, roles: Quer
           : yield* makeKafkaLogView(tail, {
               brokers: mode.kafka.brokers,
               clientId: mode.kafka.clientId,
+              connection: mode.kafka.connection,
               prefix,
               seed: SEED
             })

@@ -8,7 +8,7 @@ import { hostname } from "node:os"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { SqlClient } from "@effect/sql"
-import { EmbeddedLogReader, type KafkaOptions } from "@eventflow/backends"
+import { connectionConfig, EmbeddedLogReader, type KafkaOptions } from "@eventflow/backends"
 import { BackendUnavailable, EventLog, type LogRecord, type TopicSpec } from "@eventflow/core"
 import { batchSpanOptions, Metrics as M, tracingEnabled } from "@eventflow/telemetry"
 import { Config, Data, Duration, Effect, Option, Runtime } from "effect"
@@ -360,6 +360,7 @@ export const runKafka = (loaded: LoadedPipelines, settings: StreamSettings, kafk
     const kafka = new Kafka({
       clientId: kafkaOptions.clientId,
       brokers: [...kafkaOptions.brokers],
+      ...connectionConfig(kafkaOptions.connection),
       logLevel: logLevel.NOTHING
     })
     yield* Effect.forEach(
