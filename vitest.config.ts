@@ -16,6 +16,14 @@ export default defineConfig({
           hookTimeout: 120_000
         }
       },
+      // The Pulumi program, under Pulumi's runtime mocks (no CLI, no cloud).
+      {
+        test: {
+          name: "infra",
+          include: ["infra/test/**/*.test.ts"],
+          testTimeout: 60_000
+        }
+      },
       // The dashboard's component tests: Solid + jsdom, configured beside them.
       "dashboard/vitest.config.ts"
     ]

@@ -1,0 +1,268 @@
+/**
+ * The AWS stack's settings: `pulumi.Config("eventflow")` keys with their defaults, and the sizing of
+ * each environment (`eventflow:env`: `dev` or `prod`).
+ *
+ * | key (`eventflow:…`) | default | meaning |
+ * | --- | --- | --- |
+ * | `env` | `dev` | `dev` (small, single NAT, no failover) or `prod` (multi-AZ everything) |
+ * | `vpcCidr` | `10.40.0.0/16` | the VPC block, `/16` to `/20` (see `cidr.ts` for the subnet plan) |
+ * | `allowedCorsOrigins` | the dashboard's URL | JSON list (or comma-separated) of origins the query API answers (`EVENTFLOW_CORS_ORIGINS`) |
+ * | `dashboardRepository` | none: an Amplify app for manual deployments | Git repository URL the Amplify app builds the dashboard from |
+ * | `dashboardBranch` | `main` | the branch Amplify builds |
+ * | `githubAccessToken` | none | (secret) GitHub token Amplify uses to read `dashboardRepository` |
+ * | `solutionStackName` | newest `64bit Amazon Linux 2023 vX.Y.Z running Docker`, looked up at deployment | the Elastic Beanstalk platform, e.g. `64bit Amazon Linux 2023 v4.6.0 running Docker` |
+ * | `kafkaVersion` | `3.9.x` | MSK Kafka version |
+ * | `postgresVersion` | `16` | RDS PostgreSQL engine version (major, or major.minor) |
+ * | `redisVersion` | `7.1` | ElastiCache Redis engine version |
+ * | `databaseSslMode` | `no-verify` | `sslmode` of `DATABASE_URL`: RDS PostgreSQL 16 requires TLS; `no-verify` encrypts without checking the RDS certificate (Node does not trust the RDS CA) |
+ * | `topicPrefix` | empty | `EVENTFLOW_TOPIC_PREFIX` (also the prefix of the consumer groups the alarms watch) |
+ * | `logLevel` | `info` | `EVENTFLOW_LOG_LEVEL` |
+ * | `otelEndpoint` | none: tracing off | `OTEL_EXPORTER_OTLP_ENDPOINT` of every service |
+ * | `pipelines` | `["active-users","events-per-type","order-revenue","user-sessions"]` | pipelines whose consumer lag is alarmed on (group `<topicPrefix>eventflow.<pipeline>`) |
+ * | `alarmEmail` | none | an email address subscribed to the alarms' SNS topic |
+ * | `sizing` | none | an object deep-merged over `sizing(env)`, e.g. `{ "redis": { "nodeType": "cache.t4g.small" } }` |
+ */
+import * as pulumi from "@pulumi/pulumi"
+
+export type Env = "dev" | "prod"
+export type Role = "ingest" | "process" | "query"
+export const ROLES: ReadonlyArray<Role> = ["ingest", "process", "query"]
+
+/** The size of one Elastic Beanstalk environment. */
+export interface ServiceSizing {
+  readonly instanceType: string
+  readonly minInstances: number
+  readonly maxInstances: number
+}
+
+/** Everything that differs between `dev` and `prod`. */
+export interface Sizing {
+  readonly network: {
+    /** Availability zones used (always 3: MSK's 3 brokers are spread over them). */
+    readonly zones: number
+    /** NAT gateways: one per zone in prod, a single one in dev. */
+    readonly natGateways: number
+  }
+  readonly kafka: {
+    readonly instanceType: string
+    /** EBS volume per broker, GiB. */
+    readonly volumeSizeGb: number
+    /** Brokers (3, one per zone, in both environments). */
+    readonly brokers: number
+  }
+  readonly redis: {
+    readonly nodeType: string
+    /** Read replicas besides the primary (0 in dev: a single node). */
+    readonly replicas: number
+    readonly automaticFailover: boolean
+    readonly multiAz: boolean
+    readonly snapshotRetentionDays: number
+  }
+  readonly database: {
+    readonly instanceClass: string
+    readonly allocatedStorageGb: number
+    readonly maxAllocatedStorageGb: number
+    readonly multiAz: boolean
+    readonly backupRetentionDays: number
+    readonly deletionProtection: boolean
+  }
+  readonly services: { readonly [R in Role]: ServiceSizing }
+  readonly topics: {
+    readonly partitions: number
+    readonly replication: number
+  }
+  readonly alarms: {
+    /** Records a pipeline's consumer group may be behind (max over its topics) for 5 minutes. */
+    readonly consumerLagRecords: number
+    /** 5xx answers of an environment's targets per minute, for 5 minutes. */
+    readonly http5xxPerMinute: number
+    /** Average CPU % of an environment's instances, for 10 minutes. */
+    readonly serviceCpuPercent: number
+    readonly databaseCpuPercent: number
+    /** Free storage of the database, bytes. */
+    readonly databaseFreeStorageBytes: number
+    /** Redis engine CPU % (the Redis thread). */
+    readonly redisCpuPercent: number
+    /** Redis memory used, % of the node's maxmemory. */
+    readonly redisMemoryPercent: number
+  }
+}
+
+const GiB = 1024 ** 3
+
+/** The sizing of an environment (pure: no Pulumi config read). */
+export const sizing = (env: Env): Sizing => {
+  const prod = env === "prod"
+  return {
+    network: { zones: 3, natGateways: prod ? 3 : 1 },
+    kafka: {
+      instanceType: prod ? "kafka.m7g.large" : "kafka.t3.small",
+      volumeSizeGb: prod ? 500 : 20,
+      brokers: 3
+    },
+    redis: {
+      nodeType: prod ? "cache.r7g.large" : "cache.t4g.micro",
+      replicas: prod ? 2 : 0,
+      automaticFailover: prod,
+      multiAz: prod,
+      snapshotRetentionDays: prod ? 7 : 0
+    },
+    database: {
+      instanceClass: prod ? "db.m7g.large" : "db.t4g.micro",
+      allocatedStorageGb: prod ? 100 : 20,
+      maxAllocatedStorageGb: prod ? 1000 : 50,
+      multiAz: prod,
+      backupRetentionDays: prod ? 30 : 7,
+      deletionProtection: prod
+    },
+    services: prod
+      ? {
+          ingest: { instanceType: "c6i.large", minInstances: 2, maxInstances: 6 },
+          process: { instanceType: "m6i.large", minInstances: 2, maxInstances: 3 },
+          query: { instanceType: "m6i.large", minInstances: 2, maxInstances: 4 }
+        }
+      : {
+          ingest: { instanceType: "t3.small", minInstances: 1, maxInstances: 2 },
+          process: { instanceType: "t3.small", minInstances: 1, maxInstances: 2 },
+          query: { instanceType: "t3.small", minInstances: 1, maxInstances: 2 }
+        },
+    topics: { partitions: 3, replication: 3 },
+    alarms: {
+      consumerLagRecords: prod ? 100_000 : 500_000,
+      http5xxPerMinute: prod ? 10 : 50,
+      serviceCpuPercent: 80,
+      databaseCpuPercent: 80,
+      databaseFreeStorageBytes: (prod ? 20 : 2) * GiB,
+      redisCpuPercent: 80,
+      redisMemoryPercent: 80
+    }
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * `base` with `override`'s values deep-merged over it. Throws on a key `base` does not have or on a
+ * value of another type than the one it replaces (a typo in `eventflow:sizing` must not pass silently).
+ */
+export const mergeSizing = <T>(base: T, override: unknown, path = "sizing"): T => {
+  if (override === undefined || override === null) return base
+  if (!isObject(override) || !isObject(base)) {
+    throw new Error(`eventflow:${path} must be an object.`)
+  }
+  const result: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(override)) {
+    const current = (base as Record<string, unknown>)[key]
+    const where = `${path}.${key}`
+    if (current === undefined) {
+      throw new Error(`eventflow:${where} is not a sizing setting.`)
+    }
+    if (isObject(current)) {
+      result[key] = mergeSizing(current, value, where)
+    } else if (typeof value !== typeof current) {
+      throw new Error(`eventflow:${where} must be a ${typeof current}, not ${JSON.stringify(value)}.`)
+    } else {
+      result[key] = value
+    }
+  }
+  return result as T
+}
+
+export const DEFAULT_PIPELINES: ReadonlyArray<string> = [
+  "active-users",
+  "events-per-type",
+  "order-revenue",
+  "user-sessions"
+]
+
+/** Everything the AWS stack reads from its configuration. */
+export interface Settings {
+  readonly env: Env
+  /** `eventflow-<stack>`: the prefix of physical names. */
+  readonly name: string
+  readonly vpcCidr: string
+  /** Undefined: the dashboard's own origin. */
+  readonly allowedCorsOrigins: ReadonlyArray<string> | undefined
+  readonly dashboardRepository: string | undefined
+  readonly dashboardBranch: string
+  readonly githubAccessToken: pulumi.Output<string> | undefined
+  /** Undefined: the newest Docker on Amazon Linux 2023 platform, looked up at deployment. */
+  readonly solutionStackName: string | undefined
+  readonly kafkaVersion: string
+  readonly postgresVersion: string
+  readonly redisVersion: string
+  readonly databaseSslMode: string
+  readonly topicPrefix: string
+  readonly logLevel: string
+  readonly otelEndpoint: string | undefined
+  readonly pipelines: ReadonlyArray<string>
+  readonly alarmEmail: string | undefined
+  readonly sizing: Sizing
+}
+
+/** The regular expression of the default solution stack (looked up, newest first). */
+export const DOCKER_SOLUTION_STACK_REGEX = "^64bit Amazon Linux 2023 v[0-9.]+ running Docker$"
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "none"]
+
+/** A list given as a JSON array or as a comma-separated string. */
+export const parseList = (key: string, text: string | undefined): ReadonlyArray<string> | undefined => {
+  if (text === undefined) return undefined
+  const trimmed = text.trim()
+  if (trimmed.startsWith("[")) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(trimmed)
+    } catch {
+      throw new Error(`eventflow:${key} is not a valid JSON list.`)
+    }
+    if (!Array.isArray(parsed) || parsed.some((item) => typeof item !== "string")) {
+      throw new Error(`eventflow:${key} must be a list of strings.`)
+    }
+    return parsed.map((item: string) => item.trim()).filter((item) => item !== "")
+  }
+  return trimmed
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "")
+}
+
+/** Reads the settings of the current stack (`eventflow:*` keys). */
+export const loadSettings = (): Settings => {
+  const config = new pulumi.Config("eventflow")
+  const env = config.get("env") ?? "dev"
+  if (env !== "dev" && env !== "prod") {
+    throw new Error(`eventflow:env must be 'dev' or 'prod', not '${env}'.`)
+  }
+  const logLevel = config.get("logLevel") ?? "info"
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new Error(`eventflow:logLevel must be one of ${LOG_LEVELS.join(", ")}, not '${logLevel}'.`)
+  }
+  const pipelines = parseList("pipelines", config.get("pipelines")) ?? DEFAULT_PIPELINES
+  for (const pipeline of pipelines) {
+    if (!/^[A-Za-z0-9._-]+$/.test(pipeline)) {
+      throw new Error(`eventflow:pipelines has '${pipeline}', not a pipeline name.`)
+    }
+  }
+  return {
+    env,
+    name: `eventflow-${pulumi.getStack()}`,
+    vpcCidr: config.get("vpcCidr") ?? "10.40.0.0/16",
+    allowedCorsOrigins: parseList("allowedCorsOrigins", config.get("allowedCorsOrigins")),
+    dashboardRepository: config.get("dashboardRepository"),
+    dashboardBranch: config.get("dashboardBranch") ?? "main",
+    githubAccessToken: config.getSecret("githubAccessToken"),
+    solutionStackName: config.get("solutionStackName"),
+    kafkaVersion: config.get("kafkaVersion") ?? "3.9.x",
+    postgresVersion: config.get("postgresVersion") ?? "16",
+    redisVersion: config.get("redisVersion") ?? "7.1",
+    databaseSslMode: config.get("databaseSslMode") ?? "no-verify",
+    topicPrefix: config.get("topicPrefix") ?? "",
+    logLevel,
+    otelEndpoint: config.get("otelEndpoint"),
+    pipelines,
+    alarmEmail: config.get("alarmEmail"),
+    sizing: mergeSizing(sizing(env), config.getObject<unknown>("sizing"))
+  }
+}
