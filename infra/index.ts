@@ -17,3 +17,5 @@ const outputs = target === "aws" ? awsStack() : localStack()
 export const ingestUrl = outputs.ingestUrl
 export const queryUrl = outputs.queryUrl
 export const dashboardUrl = outputs.dashboardUrl
+/** What the operator should know about this stack (the AWS stack also logs them at deployment). */
+export const warnings = "warnings" in outputs ? outputs.warnings : []

@@ -20,7 +20,17 @@
  * | `otelEndpoint` | none: tracing off | `OTEL_EXPORTER_OTLP_ENDPOINT` of every service |
  * | `pipelines` | `["active-users","events-per-type","order-revenue","user-sessions"]` | pipelines whose consumer lag is alarmed on (group `<topicPrefix>eventflow.<pipeline>`) |
  * | `alarmEmail` | none | an email address subscribed to the alarms' SNS topic |
+ * | `certificateArn` | none: plain HTTP (see below) | ARN of an ACM certificate of the stack's region (`arn:aws:acm:<region>:<account>:certificate/<id>`): the ingest and query load balancers then listen on HTTPS 443 only (TLS 1.3/1.2 policy), port 80 closed, and the URLs are `https://` |
+ * | `domainName` | none | the DNS domain whose names point at the load balancers (CNAME or alias records, made outside this stack): `ingestHostName` and `queryHostName` default to `ingest.<domainName>` and `query.<domainName>` |
+ * | `ingestHostName` | `ingest.<domainName>`, else none: the load balancer's Elastic Beanstalk name | host name of the ingest URL (the certificate must cover it) |
+ * | `queryHostName` | `query.<domainName>`, else none: the load balancer's Elastic Beanstalk name | host name of the query URL (the certificate must cover it) |
  * | `sizing` | none | an object deep-merged over `sizing(env)`, e.g. `{ "redis": { "nodeType": "cache.t4g.small" } }` |
+ *
+ * Without `certificateArn` the load balancers speak plain HTTP: the dashboard (HTTPS on Amplify) then
+ * reaches the query API through a rewrite of its own origin (`/v1/*`, see `aws/dashboard.ts`), and the
+ * program warns that ingest's write keys cross the network in the clear. No ACM certificate can cover
+ * an `…elasticbeanstalk.com` name: with a certificate, point DNS names at the load balancers and set
+ * `domainName` (or the host names), else clients reject the URLs (the program warns about that too).
  */
 import * as pulumi from "@pulumi/pulumi"
 
@@ -198,7 +208,65 @@ export interface Settings {
   readonly otelEndpoint: string | undefined
   readonly pipelines: ReadonlyArray<string>
   readonly alarmEmail: string | undefined
+  /** An ACM certificate of the stack's region; undefined: the load balancers speak plain HTTP. */
+  readonly certificateArn: string | undefined
+  readonly domainName: string | undefined
+  /** The host names of the public URLs; undefined: the load balancer's Elastic Beanstalk name. */
+  readonly hostNames: { readonly ingest: string | undefined; readonly query: string | undefined }
   readonly sizing: Sizing
+}
+
+/** An ACM certificate ARN; groups: partition, region, account. */
+const CERTIFICATE_ARN =
+  /^arn:(aws|aws-cn|aws-us-gov):acm:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):certificate\/[A-Za-z0-9-]+$/
+/** A fully qualified DNS name (at least two labels), lower case. */
+const DNS_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+
+/** `eventflow:certificateArn`, checked: an ACM certificate ARN, of `region` when it is known. */
+export const parseCertificateArn = (
+  text: string | undefined,
+  region: string | undefined
+): string | undefined => {
+  if (text === undefined || text.trim() === "") return undefined
+  const arn = text.trim()
+  const match = CERTIFICATE_ARN.exec(arn)
+  if (match === null) {
+    throw new Error(
+      `eventflow:certificateArn must be the ARN of an ACM certificate (arn:aws:acm:<region>:<account>:certificate/<id>), not '${arn}'.`
+    )
+  }
+  if (region !== undefined && match[2] !== region) {
+    throw new Error(
+      `eventflow:certificateArn is a certificate of ${match[2]}, but the stack deploys to ${region}: the load balancers need an ACM certificate of their own region.`
+    )
+  }
+  return arn
+}
+
+/** A DNS name setting, checked and lower-cased. */
+export const parseDnsName = (key: string, text: string | undefined): string | undefined => {
+  if (text === undefined || text.trim() === "") return undefined
+  const name = text.trim().toLowerCase().replace(/\.$/, "")
+  if (!DNS_NAME.test(name)) {
+    throw new Error(
+      `eventflow:${key} must be a DNS name such as eventflow.example.com, not '${text.trim()}'.`
+    )
+  }
+  return name
+}
+
+/** What the stack's operator should know about its settings (logged as warnings at deployment). */
+export const settingsWarnings = (s: Pick<Settings, "certificateArn" | "hostNames">): string[] => {
+  if (s.certificateArn === undefined) {
+    return [
+      "eventflow:certificateArn is not set: the ingest and query load balancers listen on plain HTTP, so write keys (and read tokens) cross the network in the clear until eventflow:certificateArn is set. The dashboard reaches the query API through its own HTTPS origin (an Amplify rewrite), whose hop to the load balancer is plain HTTP too."
+    ]
+  }
+  const unnamed = (["ingest", "query"] as const).filter((role) => s.hostNames[role] === undefined)
+  if (unnamed.length === 0) return []
+  return [
+    `eventflow:certificateArn is set but ${unnamed.join(" and ")} ${unnamed.length === 1 ? "has" : "have"} no host name: ${unnamed.length === 1 ? "its URL is its load balancer's" : "their URLs are their load balancers'"} Elastic Beanstalk name, which no ACM certificate covers, so clients will refuse the connection. Point DNS names covered by the certificate at the load balancers and set eventflow:domainName (or eventflow:ingestHostName and eventflow:queryHostName).`
+  ]
 }
 
 /** The regular expression of the default solution stack (looked up, newest first). */
@@ -245,6 +313,10 @@ export const loadSettings = (): Settings => {
       throw new Error(`eventflow:pipelines has '${pipeline}', not a pipeline name.`)
     }
   }
+  const domainName = parseDnsName("domainName", config.get("domainName"))
+  const hostName = (role: "ingest" | "query") =>
+    parseDnsName(`${role}HostName`, config.get(`${role}HostName`)) ??
+    (domainName === undefined ? undefined : `${role}.${domainName}`)
   return {
     env,
     name: `eventflow-${pulumi.getStack()}`,
@@ -263,6 +335,9 @@ export const loadSettings = (): Settings => {
     otelEndpoint: config.get("otelEndpoint"),
     pipelines,
     alarmEmail: config.get("alarmEmail"),
+    certificateArn: parseCertificateArn(config.get("certificateArn"), new pulumi.Config("aws").get("region")),
+    domainName,
+    hostNames: { ingest: hostName("ingest"), query: hostName("query") },
     sizing: mergeSizing(sizing(env), config.getObject<unknown>("sizing"))
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The AWS program under Pulumi's runtime mocks: every resource the program registers is recorded
- * (type, name, inputs) and the tests assert on the graph of a dev and of a prod stack.
+ * (type, name, inputs) and the tests assert on the graph of a dev and of a prod stack (both without
+ * a certificate: plain HTTP load balancers), and of a prod stack with a certificate (`tls`).
  */
 import * as pulumi from "@pulumi/pulumi"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -19,6 +20,7 @@ interface StackRun {
   readonly resources: ReadonlyArray<Recorded>
   readonly calls: ReadonlyArray<string>
   readonly outputs: { ingestUrl: string; queryUrl: string; dashboardUrl: string }
+  readonly warnings: ReadonlyArray<string>
 }
 
 const ACCOUNT = "123456789012"
@@ -205,7 +207,7 @@ const runStack = async (stack: string, config: Record<string, string>): Promise<
     dashboardUrl: await value(out.dashboardUrl)
   }
   await settle(() => resources.length)
-  return { resources: [...resources], calls, outputs }
+  return { resources: [...resources], calls, outputs, warnings: out.warnings }
 }
 
 // --- helpers over a run -------------------------------------------------------------------------
@@ -302,17 +304,38 @@ const PROD_CONFIG = {
   "eventflow:solutionStackName": "64bit Amazon Linux 2023 v4.9.9 running Docker"
 }
 
-const runs: Record<"dev" | "prod", StackRun> = {} as any
+const CERTIFICATE_ARN = `arn:aws:acm:${REGION}:${ACCOUNT}:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789`
+/** prod with a certificate, DNS names under a domain (one overridden), CORS left to its default. */
+const { "eventflow:allowedCorsOrigins": _cors, ...PROD_WITHOUT_CORS } = PROD_CONFIG
+const TLS_CONFIG = {
+  ...PROD_WITHOUT_CORS,
+  "eventflow:certificateArn": CERTIFICATE_ARN,
+  "eventflow:domainName": "eventflow.example.com",
+  "eventflow:ingestHostName": "collect.example.com"
+}
+
+/** The Amplify rule of a single-page app (every path that is not a file serves index.html). */
+const SPA_RULE = {
+  source: "</^[^.]+$|\\.(?!(css|gif|ico|jpg|js|png|txt|svg|woff|woff2|ttf|map|json|webp)$)([^.]+$)/>",
+  target: "/index.html",
+  status: "200"
+}
+
+const runs: Record<"dev" | "prod" | "tls", StackRun> = {} as any
 
 beforeAll(async () => {
   runs.dev = await runStack("aws-dev", DEV_CONFIG)
   runs.prod = await runStack("aws-prod", PROD_CONFIG)
-}, 60_000)
+  runs.tls = await runStack("aws-prod", TLS_CONFIG)
+}, 90_000)
 
-describe.each(["dev", "prod"] as const)("the %s stack", (env) => {
-  const prod = env === "prod"
+describe.each(["dev", "prod", "tls"] as const)("the %s stack", (env) => {
+  const prod = env !== "dev"
+  /** With `eventflow:certificateArn`: HTTPS only on the public load balancers. */
+  const tls = env === "tls"
   const run = () => runs[env]
-  const name = `eventflow-aws-${env}`
+  const name = `eventflow-aws-${prod ? "prod" : "dev"}`
+  const ebQueryUrl = `http://${name}-query.mock.${REGION}.elasticbeanstalk.com`
 
   it("creates the expected resource graph (counts by type)", () => {
     const nodes = prod ? 3 : 1
@@ -363,7 +386,7 @@ describe.each(["dev", "prod"] as const)("the %s stack", (env) => {
       "aws:elasticbeanstalk/ApplicationVersion": 1,
       "aws:elasticbeanstalk/Environment": 3,
       "aws:iam/Role": 2,
-      "aws:iam/RolePolicyAttachment": 4,
+      "aws:iam/RolePolicyAttachment": 5,
       "aws:iam/RolePolicy": 1,
       "aws:iam/InstanceProfile": 1,
       "aws:amplify/App": 1,
@@ -374,12 +397,32 @@ describe.each(["dev", "prod"] as const)("the %s stack", (env) => {
     })
   })
 
-  it("returns the three URLs", () => {
-    expect(run().outputs).toEqual({
-      ingestUrl: `http://${name}-ingest.mock.${REGION}.elasticbeanstalk.com`,
-      queryUrl: `http://${name}-query.mock.${REGION}.elasticbeanstalk.com`,
-      dashboardUrl: "https://main.d1mock.amplifyapp.com"
-    })
+  it("returns the three URLs: https:// and the DNS names with a certificate", () => {
+    expect(run().outputs).toEqual(
+      tls
+        ? {
+            ingestUrl: "https://collect.example.com",
+            queryUrl: "https://query.eventflow.example.com",
+            dashboardUrl: "https://main.d1mock.amplifyapp.com"
+          }
+        : {
+            ingestUrl: `http://${name}-ingest.mock.${REGION}.elasticbeanstalk.com`,
+            queryUrl: ebQueryUrl,
+            dashboardUrl: "https://main.d1mock.amplifyapp.com"
+          }
+    )
+  })
+
+  it("warns that write keys cross the network in the clear until a certificate is set", () => {
+    if (tls) {
+      expect(run().warnings).toEqual([])
+      return
+    }
+    expect(run().warnings).toHaveLength(1)
+    expect(run().warnings[0]).toMatch(/^eventflow:certificateArn is not set: .*plain HTTP/)
+    expect(run().warnings[0]).toContain(
+      "write keys (and read tokens) cross the network in the clear until eventflow:certificateArn is set"
+    )
   })
 
   it("spreads the network over 3 zones with NAT gateways per environment", () => {
@@ -566,8 +609,8 @@ describe.each(["dev", "prod"] as const)("the %s stack", (env) => {
         `${instances("process")}:5432`,
         `${instances("query")}:5432`
       ],
-      "services-ingest-lb": ["0.0.0.0/0:80"],
-      "services-query-lb": ["0.0.0.0/0:80"],
+      "services-ingest-lb": [tls ? "0.0.0.0/0:443" : "0.0.0.0/0:80"],
+      "services-query-lb": [tls ? "0.0.0.0/0:443" : "0.0.0.0/0:80"],
       "services-process-lb": [`${vpcCidr}:80`],
       [instances("ingest")]: ["services-ingest-lb:80"],
       [instances("process")]: ["services-process-lb:80"],
@@ -582,7 +625,41 @@ describe.each(["dev", "prod"] as const)("the %s stack", (env) => {
       expect(["services-ingest-lb", "services-query-lb"]).toContain(
         byId(run(), rule.inputs.securityGroupId)!.name
       )
-      expect([80, 443]).toContain(rule.inputs.fromPort)
+      expect([tls ? 443 : 80]).toContain(rule.inputs.fromPort)
+    }
+  })
+
+  it("listens on HTTPS 443 only with a certificate, else on HTTP 80 (process: always HTTP, internal)", () => {
+    for (const role of ["ingest", "process", "query"] as const) {
+      const env = ebEnvOf(run(), role)
+      const https = tls && role !== "process"
+      const listeners = Object.fromEntries(
+        [
+          ...new Set(
+            (env.inputs.settings as Array<{ namespace: string }>)
+              .map((s) => s.namespace)
+              .filter((ns) => ns.startsWith("aws:elbv2:listener"))
+          )
+        ].map((ns) => [ns, ebSettings(env, ns)])
+      )
+      expect(listeners).toEqual(
+        https
+          ? {
+              "aws:elbv2:listener:default": { ListenerEnabled: "false" },
+              "aws:elbv2:listener:443": {
+                ListenerEnabled: "true",
+                Protocol: "HTTPS",
+                SSLCertificateArns: CERTIFICATE_ARN,
+                SSLPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06"
+              }
+            }
+          : { "aws:elbv2:listener:default": { ListenerEnabled: "true" } }
+      )
+      // TLS ends at the load balancer: its targets are the instances' nginx on HTTP 80.
+      expect(ebSettings(env, "aws:elasticbeanstalk:environment:process:default")).toMatchObject({
+        Port: "80",
+        Protocol: "HTTP"
+      })
     }
   })
 
@@ -692,9 +769,13 @@ describe.each(["dev", "prod"] as const)("the %s stack", (env) => {
         ? { EVENTFLOW_TOPIC_PREFIX: "prod.", OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel.internal:4318" }
         : {})
     }
-    const cors = prod
-      ? "https://dashboard.example.com,https://ops.example.com"
-      : "https://main.d1mock.amplifyapp.com"
+    // dev: no CORS (the dashboard proxies the API through its own origin); prod: the configured
+    // origins; tls: the dashboard's origin (it calls the https query URL).
+    const cors = {
+      dev: {},
+      prod: { EVENTFLOW_CORS_ORIGINS: "https://dashboard.example.com,https://ops.example.com" },
+      tls: { EVENTFLOW_CORS_ORIGINS: "https://main.d1mock.amplifyapp.com" }
+    }[env]
     const secretArn = (secretName: string) =>
       `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${secretName}-AbCdEf`
     const expected = {
@@ -714,7 +795,7 @@ describe.each(["dev", "prod"] as const)("the %s stack", (env) => {
         }
       },
       query: {
-        plain: { ...common, EVENTFLOW_ROLE: "query", EVENTFLOW_CORS_ORIGINS: cors },
+        plain: { ...common, EVENTFLOW_ROLE: "query", ...cors },
         secrets: {
           DATABASE_URL: secretArn(`${name}/database-url`),
           REDIS_URL: secretArn(`${name}/redis-url`),
@@ -771,23 +852,27 @@ describe.each(["dev", "prod"] as const)("the %s stack", (env) => {
       [
         "services-instance-physical:AWSElasticBeanstalkWebTier",
         "services-instance-physical:AmazonEC2ContainerRegistryReadOnly",
+        "services-instance-physical:AmazonSSMManagedInstanceCore",
         "services-service-physical:AWSElasticBeanstalkEnhancedHealth",
         "services-service-physical:AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy"
       ].sort()
     )
   })
 
-  it("builds the dashboard on Amplify against the query URL", () => {
+  it("builds the dashboard on Amplify: API through its own origin over HTTP, direct over HTTPS", () => {
     const app = one(run(), "aws:amplify/app:App")
     expect(app.inputs.buildSpec).toContain("npm ci")
     expect(app.inputs.buildSpec).toContain("npm run build -w dashboard")
     expect(app.inputs.buildSpec).toContain("baseDirectory: dashboard/dist")
     expect(app.inputs.repository).toBe(prod ? "https://github.com/example/eventflow" : undefined)
+    expect(app.inputs.customRules).toEqual(
+      tls ? [SPA_RULE] : [{ source: "/v1/<*>", target: `${ebQueryUrl}/v1/<*>`, status: "200" }, SPA_RULE]
+    )
     const branch = one(run(), "aws:amplify/branch:Branch")
     expect(branch.inputs).toMatchObject({
       appId: "d1mock",
       branchName: "main",
-      environmentVariables: { VITE_EVENTFLOW_API: `http://${name}-query.mock.${REGION}.elasticbeanstalk.com` }
+      environmentVariables: { VITE_EVENTFLOW_API: tls ? "https://query.eventflow.example.com" : "" }
     })
   })
 

@@ -1,6 +1,15 @@
 import * as pulumi from "@pulumi/pulumi"
 import { beforeAll, describe, expect, it } from "vitest"
-import { DEFAULT_PIPELINES, loadSettings, mergeSizing, parseList, sizing } from "../src/settings.ts"
+import {
+  DEFAULT_PIPELINES,
+  loadSettings,
+  mergeSizing,
+  parseCertificateArn,
+  parseDnsName,
+  parseList,
+  settingsWarnings,
+  sizing
+} from "../src/settings.ts"
 
 describe("sizing", () => {
   it("always runs 3 brokers over 3 zones and replicates topics 3 times", () => {
@@ -105,7 +114,10 @@ describe("loadSettings", () => {
       logLevel: "info",
       otelEndpoint: undefined,
       pipelines: DEFAULT_PIPELINES,
-      alarmEmail: undefined
+      alarmEmail: undefined,
+      certificateArn: undefined,
+      domainName: undefined,
+      hostNames: { ingest: undefined, query: undefined }
     })
     expect(s.sizing).toEqual(sizing("dev"))
     expect(DEFAULT_PIPELINES).toEqual(["active-users", "events-per-type", "order-revenue", "user-sessions"])
@@ -135,6 +147,63 @@ describe("loadSettings", () => {
     expect(pulumi.Output.isInstance(s.githubAccessToken)).toBe(true)
   })
 
+  const ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+
+  it("reads the certificate and the DNS names of the load balancers", () => {
+    const s = withConfig({
+      "aws:region": "eu-west-1",
+      "eventflow:certificateArn": ARN,
+      "eventflow:domainName": "EventFlow.Example.com."
+    })
+    expect(s.certificateArn).toBe(ARN)
+    expect(s.domainName).toBe("eventflow.example.com")
+    expect(s.hostNames).toEqual({
+      ingest: "ingest.eventflow.example.com",
+      query: "query.eventflow.example.com"
+    })
+    // A host name of its own wins over the domain's; without a domain, the other has none.
+    expect(
+      withConfig({ "eventflow:domainName": "example.com", "eventflow:queryHostName": "api.example.org" })
+        .hostNames
+    ).toEqual({ ingest: "ingest.example.com", query: "api.example.org" })
+    expect(withConfig({ "eventflow:ingestHostName": "collect.example.com" }).hostNames).toEqual({
+      ingest: "collect.example.com",
+      query: undefined
+    })
+    // Without aws:region (a test), the certificate's region is not checked.
+    expect(
+      withConfig({ "eventflow:certificateArn": ARN.replace("eu-west-1", "us-east-1") }).certificateArn
+    ).toBe(ARN.replace("eu-west-1", "us-east-1"))
+  })
+
+  it("rejects what is not an ACM certificate of the stack's region, or not a DNS name, with a sentence", () => {
+    for (const arn of [
+      "arn:aws:iam::123456789012:server-certificate/eventflow",
+      "arn:aws:acm-pca:eu-west-1:123456789012:certificate-authority/0a1b2c3d",
+      "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    ]) {
+      expect(() => withConfig({ "eventflow:certificateArn": arn })).toThrow(
+        `eventflow:certificateArn must be the ARN of an ACM certificate (arn:aws:acm:<region>:<account>:certificate/<id>), not '${arn}'.`
+      )
+    }
+    expect(() =>
+      withConfig({
+        "aws:region": "eu-west-1",
+        "eventflow:certificateArn": ARN.replace("eu-west-1", "us-east-1")
+      })
+    ).toThrow(
+      "eventflow:certificateArn is a certificate of us-east-1, but the stack deploys to eu-west-1: the load balancers need an ACM certificate of their own region."
+    )
+    expect(() => withConfig({ "eventflow:domainName": "https://example.com" })).toThrow(
+      "eventflow:domainName must be a DNS name such as eventflow.example.com, not 'https://example.com'."
+    )
+    expect(() => withConfig({ "eventflow:queryHostName": "query" })).toThrow(
+      "eventflow:queryHostName must be a DNS name such as eventflow.example.com, not 'query'."
+    )
+    expect(parseCertificateArn(" ", "eu-west-1")).toBeUndefined()
+    expect(parseDnsName("domainName", undefined)).toBeUndefined()
+  })
+
   it("rejects bad values with a sentence", () => {
     expect(() => withConfig({ "eventflow:env": "staging" })).toThrow(
       "eventflow:env must be 'dev' or 'prod', not 'staging'."
@@ -146,6 +215,28 @@ describe("loadSettings", () => {
     expect(() => withConfig({ "eventflow:sizing": '{"nat":1}' })).toThrow(
       "eventflow:sizing.nat is not a sizing setting."
     )
+  })
+})
+
+describe("settingsWarnings", () => {
+  const named = { ingest: "ingest.example.com", query: "query.example.com" }
+  it("warns that write keys travel in the clear without a certificate", () => {
+    const [warning, ...rest] = settingsWarnings({ certificateArn: undefined, hostNames: named })
+    expect(rest).toEqual([])
+    expect(warning).toContain("write keys (and read tokens) cross the network in the clear")
+  })
+
+  it("warns that a certificate cannot cover an Elastic Beanstalk name", () => {
+    const arn = "arn:aws:acm:eu-west-1:123456789012:certificate/x"
+    expect(settingsWarnings({ certificateArn: arn, hostNames: named })).toEqual([])
+    expect(settingsWarnings({ certificateArn: arn, hostNames: { ...named, query: undefined } })).toEqual([
+      expect.stringMatching(
+        /^eventflow:certificateArn is set but query has no host name: its URL is its load balancer's Elastic Beanstalk name/
+      )
+    ])
+    expect(
+      settingsWarnings({ certificateArn: arn, hostNames: { ingest: undefined, query: undefined } })[0]
+    ).toMatch(/^eventflow:certificateArn is set but ingest and query have no host name: their URLs are/)
   })
 })
 

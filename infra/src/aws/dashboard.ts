@@ -2,9 +2,20 @@
  * The dashboard on AWS Amplify Hosting: an app building `dashboard/` of the Git repository
  * (`dashboardRepository`, branch `dashboardBranch`) with the build spec below, as a single-page app.
  *
- * Built in two steps because the dashboard and the query service need each other's address: the app
- * (whose default domain is the dashboard's origin, which the query service must allow for CORS) is
- * created first; `deploy(apiUrl)` then adds the branch with `VITE_EVENTFLOW_API` = the query URL.
+ * How the dashboard reaches the query API depends on whether the load balancers speak HTTPS:
+ *
+ * - With a certificate (`apiProxyUrl` unset): the dashboard calls the query URL (`https://…`) directly.
+ *   Built in two steps because the dashboard and the query service need each other's address: the app
+ *   (whose default domain is the dashboard's origin, which the query service must allow for CORS) is
+ *   created first; `deploy(apiUrl)` then adds the branch with `VITE_EVENTFLOW_API` = the query URL.
+ * - Without one (`apiProxyUrl` = the query URL, `http://…`): an HTTPS page may not call an `http://`
+ *   API (mixed content), so the app rewrites `/v1/*` of its own origin to the query service (a
+ *   200 rewrite to an external URL is a reverse proxy) and the branch gets `VITE_EVENTFLOW_API` = ""
+ *   (same origin; no CORS needed). The app is then created after the query service.
+ *   Amplify's proxy goes through CloudFront, which drops a response that stays silent longer than its
+ *   origin read timeout (CloudFront's default: 30 s); the SSE live feed (`/v1/live`) stays open
+ *   because the query service sends a tick every second. The proxy's hop to the load balancer is
+ *   plain HTTP.
  *
  * Without `dashboardRepository` the app is made for manual deployments (a zip of `dashboard/dist`
  * uploaded to the branch), and its URL is the same.
@@ -40,7 +51,23 @@ export interface DashboardArgs {
   readonly repository: string | undefined
   readonly branch: string
   readonly accessToken: pulumi.Input<string> | undefined
+  /** The query URL the app proxies `/v1/*` to (when the API is not HTTPS); undefined: no proxy. */
+  readonly apiProxyUrl?: pulumi.Input<string> | undefined
 }
+
+/** A single-page app: every path that is not a file serves index.html. */
+export const SPA_RULE = {
+  source: "</^[^.]+$|\\.(?!(css|gif|ico|jpg|js|png|txt|svg|woff|woff2|ttf|map|json|webp)$)([^.]+$)/>",
+  target: "/index.html",
+  status: "200"
+} as const
+
+/** Amplify's rewrite of the API's paths (`/v1/…`) to `apiUrl`: a proxy (status 200). */
+export const apiProxyRule = (apiUrl: pulumi.Input<string>) => ({
+  source: "/v1/<*>",
+  target: pulumi.interpolate`${pulumi.output(apiUrl).apply((u) => u.replace(/\/+$/, ""))}/v1/<*>`,
+  status: "200"
+})
 
 export class Dashboard extends pulumi.ComponentResource {
   readonly appId: pulumi.Output<string>
@@ -63,15 +90,8 @@ export class Dashboard extends pulumi.ComponentResource {
         ...(args.repository === undefined ? {} : { repository: args.repository }),
         ...(args.accessToken === undefined ? {} : { accessToken: args.accessToken }),
         buildSpec: DASHBOARD_BUILD_SPEC,
-        // A single-page app: every path that is not a file serves index.html.
-        customRules: [
-          {
-            source:
-              "</^[^.]+$|\\.(?!(css|gif|ico|jpg|js|png|txt|svg|woff|woff2|ttf|map|json|webp)$)([^.]+$)/>",
-            target: "/index.html",
-            status: "200"
-          }
-        ]
+        // Rules apply in order: the API proxy first (its paths would match the SPA rule too).
+        customRules: [...(args.apiProxyUrl === undefined ? [] : [apiProxyRule(args.apiProxyUrl)]), SPA_RULE]
       },
       { parent: this }
     )
@@ -81,7 +101,10 @@ export class Dashboard extends pulumi.ComponentResource {
     this.url = pulumi.interpolate`https://${subdomain}.${app.defaultDomain}`
   }
 
-  /** Adds the branch that builds the dashboard against `apiUrl`; returns the dashboard's URL. */
+  /**
+   * Adds the branch that builds the dashboard against `apiUrl` ("" for its own origin, with
+   * `apiProxyUrl`); returns the dashboard's URL.
+   */
   deploy(apiUrl: pulumi.Input<string>): pulumi.Output<string> {
     if (this.branch !== undefined) throw new Error("The dashboard is already deployed.")
     this.branch = new aws.amplify.Branch(

@@ -2,9 +2,13 @@
  * EventFlow on AWS: a VPC (`Network`), Kafka on MSK (`Kafka`), Redis on ElastiCache (`Cache`),
  * PostgreSQL on RDS (`Database`), the three services on Elastic Beanstalk (`Services`), the dashboard
  * on Amplify (`Dashboard`) and CloudWatch alarms (`Alarms`). Settings: `../settings.ts`.
+ *
+ * With `eventflow:certificateArn` the public load balancers speak HTTPS only and the dashboard calls
+ * the query URL; without, they speak HTTP and the dashboard reaches the query API through its own
+ * origin (an Amplify rewrite of `/v1/*`), which is why the order of the components differs.
  */
 import * as pulumi from "@pulumi/pulumi"
-import { loadSettings } from "../settings.ts"
+import { loadSettings, settingsWarnings } from "../settings.ts"
 import { Alarms } from "./alarms.ts"
 import { Cache } from "./cache.ts"
 import { Dashboard } from "./dashboard.ts"
@@ -17,6 +21,8 @@ export interface AwsStackOutputs {
   ingestUrl: pulumi.Output<string>
   queryUrl: pulumi.Output<string>
   dashboardUrl: pulumi.Output<string>
+  /** What the operator should know (also logged as warnings at deployment). */
+  warnings: ReadonlyArray<string>
 }
 
 export const awsStack = (): AwsStackOutputs => {
@@ -55,17 +61,22 @@ export const awsStack = (): AwsStackOutputs => {
     sizing: sizing.database
   })
 
-  const dashboard = new Dashboard("dashboard", {
+  const https = settings.certificateArn !== undefined
+  const dashboardArgs = {
     name: settings.name,
     env: settings.env,
     repository: settings.dashboardRepository,
     branch: settings.dashboardBranch,
     accessToken: settings.githubAccessToken
-  })
+  }
+  // HTTPS: the dashboard calls the query URL, so the query service must allow the dashboard's origin
+  // (known once the app exists). HTTP: the dashboard proxies the API through its own origin (the app
+  // needs the query URL, so it comes after the services), and needs no CORS.
+  const earlyDashboard = https ? new Dashboard("dashboard", dashboardArgs) : undefined
   const corsOrigins =
-    settings.allowedCorsOrigins === undefined
-      ? dashboard.url
-      : pulumi.output(settings.allowedCorsOrigins.join(","))
+    settings.allowedCorsOrigins !== undefined
+      ? pulumi.output(settings.allowedCorsOrigins.join(","))
+      : earlyDashboard?.url
 
   const services = new Services("services", {
     name: settings.name,
@@ -91,9 +102,13 @@ export const awsStack = (): AwsStackOutputs => {
       logLevel: settings.logLevel,
       otelEndpoint: settings.otelEndpoint,
       corsOrigins
-    }
+    },
+    certificateArn: settings.certificateArn,
+    hostNames: settings.hostNames
   })
-  const dashboardUrl = dashboard.deploy(services.queryUrl)
+  const dashboard =
+    earlyDashboard ?? new Dashboard("dashboard", { ...dashboardArgs, apiProxyUrl: services.queryUrl })
+  const dashboardUrl = dashboard.deploy(https ? services.queryUrl : "")
 
   new Alarms("alarms", {
     name: settings.name,
@@ -107,5 +122,8 @@ export const awsStack = (): AwsStackOutputs => {
     redisNodeIds: cache.nodeIds
   })
 
-  return { ingestUrl: services.ingestUrl, queryUrl: services.queryUrl, dashboardUrl }
+  const warnings = settingsWarnings(settings)
+  for (const warning of warnings) void pulumi.log.warn(warning)
+
+  return { ingestUrl: services.ingestUrl, queryUrl: services.queryUrl, dashboardUrl, warnings }
 }

@@ -12,7 +12,12 @@
  *   an *internal* one in the private subnets (nothing outside the VPC reaches it, but the instances
  *   still get `/readyz` health checks, rolling deployments and autoscaling). Instances are always in
  *   the private subnets, without public addresses.
- * - Traffic: load balancer (port 80) → the instance's nginx (port 80; the Docker platform's proxy) →
+ * - Listeners: HTTP on 80 by default. With `certificateArn`, the public load balancers (ingest, query)
+ *   listen on HTTPS 443 only (`aws:elbv2:listener:443`, the ACM certificate, a TLS 1.3/1.2 policy) and
+ *   their port 80 listener is disabled (`aws:elbv2:listener:default`: Elastic Beanstalk cannot make it
+ *   redirect without listener rules of its own), so nothing reaches them in the clear; the internal
+ *   `process` load balancer stays on HTTP 80, inside the VPC. TLS ends at the load balancer.
+ * - Traffic: load balancer (port 80, or 443) → the instance's nginx (port 80; the Docker platform's proxy) →
  *   the container (port 8080, `PORT`). So the instances' security group admits port 80 from their
  *   load balancer's group only; Elastic Beanstalk's default instance group (which opens 80 and 22) is
  *   disabled (`DisableDefaultEC2SecurityGroup`).
@@ -35,8 +40,12 @@ import { allowEgress, allowIngress, securityGroup } from "./security.ts"
 export const CONTAINER_PORT = 8080
 /** The port of the Docker platform's nginx on the instance: the load balancer's target port. */
 export const INSTANCE_PORT = 80
-/** The load balancers' listener. */
+/** The load balancers' listener (Elastic Beanstalk's default one). */
 export const LISTENER_PORT = 80
+/** The public load balancers' HTTPS listener, with `certificateArn`. */
+export const HTTPS_LISTENER_PORT = 443
+/** The HTTPS listener's security policy: TLS 1.3, and TLS 1.2 with forward-secret AEAD ciphers. */
+export const TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 export const HEALTH_CHECK_PATH = "/readyz"
 
 /** What each role needs. */
@@ -58,8 +67,8 @@ export interface Wiring {
   readonly topicReplication: number
   readonly logLevel: string
   readonly otelEndpoint: string | undefined
-  /** `EVENTFLOW_CORS_ORIGINS` of the query service. */
-  readonly corsOrigins: pulumi.Input<string>
+  /** `EVENTFLOW_CORS_ORIGINS` of the query service; undefined: none (no CORS headers). */
+  readonly corsOrigins: pulumi.Input<string> | undefined
 }
 
 /** The plain environment variables of a role. */
@@ -76,7 +85,7 @@ export const environmentVariables = (role: Role, w: Wiring): Record<string, pulu
   KAFKA_SASL_USERNAME: w.kafkaUsername,
   KAFKA_SSL: "true",
   ...(w.otelEndpoint === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: w.otelEndpoint }),
-  ...(role === "query" ? { EVENTFLOW_CORS_ORIGINS: w.corsOrigins } : {})
+  ...(role === "query" && w.corsOrigins !== undefined ? { EVENTFLOW_CORS_ORIGINS: w.corsOrigins } : {})
 })
 
 /** The environment variables of a role whose values are Secrets Manager ARNs, resolved at boot. */
@@ -123,12 +132,28 @@ export interface ServicesArgs {
   readonly redis: DataStore
   readonly database: DataStore
   readonly wiring: Wiring
+  /** An ACM certificate of the region: HTTPS only on the public load balancers. Undefined: HTTP. */
+  readonly certificateArn: string | undefined
+  /** Host names of the public URLs (DNS names pointing at the load balancers); else their CNAMEs. */
+  readonly hostNames?: { readonly ingest?: string | undefined; readonly query?: string | undefined }
   /** The Docker build context, relative to the Pulumi project directory (the repository root). */
   readonly buildContext?: string
   readonly dockerfile?: string
 }
 
 const setting = (namespace: string, name: string, value: pulumi.Input<string>) => ({ namespace, name, value })
+
+/** The listener settings of a load balancer: HTTPS only with a certificate, else HTTP on 80. */
+export const listenerSettings = (certificateArn: string | undefined) =>
+  certificateArn === undefined
+    ? [setting("aws:elbv2:listener:default", "ListenerEnabled", "true")]
+    : [
+        setting("aws:elbv2:listener:default", "ListenerEnabled", "false"),
+        setting(`aws:elbv2:listener:${HTTPS_LISTENER_PORT}`, "ListenerEnabled", "true"),
+        setting(`aws:elbv2:listener:${HTTPS_LISTENER_PORT}`, "Protocol", "HTTPS"),
+        setting(`aws:elbv2:listener:${HTTPS_LISTENER_PORT}`, "SSLCertificateArns", certificateArn),
+        setting(`aws:elbv2:listener:${HTTPS_LISTENER_PORT}`, "SSLPolicy", TLS_POLICY)
+      ]
 
 export class Services extends pulumi.ComponentResource {
   readonly environments: { readonly [R in Role]: aws.elasticbeanstalk.Environment }
@@ -267,7 +292,10 @@ export class Services extends pulumi.ComponentResource {
     )
     for (const [key, policy] of [
       ["web-tier", "arn:aws:iam::aws:policy/AWSElasticBeanstalkWebTier"],
-      ["ecr-read", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"]
+      ["ecr-read", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"],
+      // Session Manager: operators reach an instance without SSH keys or public addresses (to run
+      // `eventflow keys create` inside the VPC, where the database is).
+      ["ssm", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
     ] as const) {
       new aws.iam.RolePolicyAttachment(
         `${name}-instance-${key}`,
@@ -360,6 +388,8 @@ export class Services extends pulumi.ComponentResource {
 
     for (const role of ROLES) {
       const needs = ROLE_NEEDS[role]
+      // Only the public load balancers get the certificate: `process`'s stays HTTP inside the VPC.
+      const certificateArn = needs.public ? args.certificateArn : undefined
       const lbSg = securityGroup(
         `${name}-${role}-lb`,
         {
@@ -377,17 +407,31 @@ export class Services extends pulumi.ComponentResource {
       lbSgs[role] = lbSg.id
       instanceSgs[role] = instanceSg.id
 
-      // Load balancer: HTTP from the internet (ingest, query) or from the VPC only (process).
-      allowIngress(
-        `${name}-${role}-lb-http`,
-        {
-          securityGroupId: lbSg.id,
-          peer: { cidr: needs.public ? "0.0.0.0/0" : args.vpcCidr },
-          port: LISTENER_PORT,
-          description: needs.public ? "HTTP from the internet" : "HTTP from inside the VPC"
-        },
-        parent
-      )
+      // Load balancer: HTTP from the internet (ingest, query) or from the VPC only (process); with a
+      // certificate, HTTPS only from the internet (the HTTP listener is disabled, its port closed).
+      if (certificateArn === undefined) {
+        allowIngress(
+          `${name}-${role}-lb-http`,
+          {
+            securityGroupId: lbSg.id,
+            peer: { cidr: needs.public ? "0.0.0.0/0" : args.vpcCidr },
+            port: LISTENER_PORT,
+            description: needs.public ? "HTTP from the internet" : "HTTP from inside the VPC"
+          },
+          parent
+        )
+      } else {
+        allowIngress(
+          `${name}-${role}-lb-https`,
+          {
+            securityGroupId: lbSg.id,
+            peer: { cidr: "0.0.0.0/0" },
+            port: HTTPS_LISTENER_PORT,
+            description: "HTTPS from the internet"
+          },
+          parent
+        )
+      }
       allowEgress(
         `${name}-${role}-lb-to-instances`,
         {
@@ -493,7 +537,7 @@ export class Services extends pulumi.ComponentResource {
         setting("aws:autoscaling:trigger", "LowerBreachScaleIncrement", "-1"),
         setting("aws:elbv2:loadbalancer", "SecurityGroups", lbSg.id),
         setting("aws:elbv2:loadbalancer", "ManagedSecurityGroup", lbSg.id),
-        setting("aws:elbv2:listener:default", "ListenerEnabled", "true"),
+        ...listenerSettings(certificateArn),
         setting("aws:elasticbeanstalk:environment:process:default", "Port", String(INSTANCE_PORT)),
         setting("aws:elasticbeanstalk:environment:process:default", "Protocol", "HTTP"),
         setting("aws:elasticbeanstalk:environment:process:default", "HealthCheckPath", HEALTH_CHECK_PATH),
@@ -547,8 +591,15 @@ export class Services extends pulumi.ComponentResource {
     this.environments = environments
     this.instanceSecurityGroupIds = instanceSgs
     this.loadBalancerSecurityGroupIds = lbSgs
-    this.ingestUrl = pulumi.interpolate`http://${environments.ingest.cname}`
-    this.queryUrl = pulumi.interpolate`http://${environments.query.cname}`
+    const scheme = args.certificateArn === undefined ? "http" : "https"
+    const url = (role: "ingest" | "query") => {
+      const host = args.hostNames?.[role]
+      return host === undefined
+        ? pulumi.interpolate`${scheme}://${environments[role].cname}`
+        : pulumi.output(`${scheme}://${host}`)
+    }
+    this.ingestUrl = url("ingest")
+    this.queryUrl = url("query")
 
     this.registerOutputs({ ingestUrl: this.ingestUrl, queryUrl: this.queryUrl, imageUri: this.imageUri })
   }
