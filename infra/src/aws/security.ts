@@ -34,40 +34,26 @@ export const securityGroup = (
 const peerArgs = (peer: Peer) =>
   "securityGroupId" in peer ? { referencedSecurityGroupId: peer.securityGroupId } : { cidrIpv4: peer.cidr }
 
+/** One TCP port between `securityGroupId` and `peer`. */
+const ruleInputs = (args: RuleArgs) => ({
+  securityGroupId: args.securityGroupId,
+  ipProtocol: "tcp",
+  fromPort: args.port,
+  toPort: args.port,
+  description: args.description,
+  ...peerArgs(args.peer)
+})
+
 /** Allows TCP `port` into `securityGroupId` from `peer`. */
 export const allowIngress = (
   name: string,
   args: RuleArgs,
   opts: pulumi.CustomResourceOptions
-): aws.vpc.SecurityGroupIngressRule =>
-  new aws.vpc.SecurityGroupIngressRule(
-    name,
-    {
-      securityGroupId: args.securityGroupId,
-      ipProtocol: "tcp",
-      fromPort: args.port,
-      toPort: args.port,
-      description: args.description,
-      ...peerArgs(args.peer)
-    },
-    opts
-  )
+): aws.vpc.SecurityGroupIngressRule => new aws.vpc.SecurityGroupIngressRule(name, ruleInputs(args), opts)
 
 /** Allows TCP `port` out of `securityGroupId` to `peer`. */
 export const allowEgress = (
   name: string,
   args: RuleArgs,
   opts: pulumi.CustomResourceOptions
-): aws.vpc.SecurityGroupEgressRule =>
-  new aws.vpc.SecurityGroupEgressRule(
-    name,
-    {
-      securityGroupId: args.securityGroupId,
-      ipProtocol: "tcp",
-      fromPort: args.port,
-      toPort: args.port,
-      description: args.description,
-      ...peerArgs(args.peer)
-    },
-    opts
-  )
+): aws.vpc.SecurityGroupEgressRule => new aws.vpc.SecurityGroupEgressRule(name, ruleInputs(args), opts)

@@ -155,6 +155,18 @@ export const listenerSettings = (certificateArn: string | undefined) =>
         setting(`aws:elbv2:listener:${HTTPS_LISTENER_PORT}`, "SSLPolicy", TLS_POLICY)
       ]
 
+/** Attaches AWS managed policies to `role`, one resource each (`<prefix>-<key>`). */
+const attachPolicies = (
+  prefix: string,
+  role: aws.iam.Role,
+  policies: ReadonlyArray<readonly [string, string]>,
+  opts: pulumi.CustomResourceOptions
+) => {
+  for (const [key, policyArn] of policies) {
+    new aws.iam.RolePolicyAttachment(`${prefix}-${key}`, { role: role.name, policyArn }, opts)
+  }
+}
+
 export class Services extends pulumi.ComponentResource {
   readonly environments: { readonly [R in Role]: aws.elasticbeanstalk.Environment }
   readonly instanceSecurityGroupIds: { readonly [R in Role]: pulumi.Output<string> }
@@ -290,19 +302,18 @@ export class Services extends pulumi.ComponentResource {
       },
       parent
     )
-    for (const [key, policy] of [
-      ["web-tier", "arn:aws:iam::aws:policy/AWSElasticBeanstalkWebTier"],
-      ["ecr-read", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"],
-      // Session Manager: operators reach an instance without SSH keys or public addresses (to run
-      // `eventflow keys create` inside the VPC, where the database is).
-      ["ssm", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
-    ] as const) {
-      new aws.iam.RolePolicyAttachment(
-        `${name}-instance-${key}`,
-        { role: instanceRole.name, policyArn: policy },
-        parent
-      )
-    }
+    attachPolicies(
+      `${name}-instance`,
+      instanceRole,
+      [
+        ["web-tier", "arn:aws:iam::aws:policy/AWSElasticBeanstalkWebTier"],
+        ["ecr-read", "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly"],
+        // Session Manager: operators reach an instance without SSH keys or public addresses (to run
+        // `eventflow keys create` inside the VPC, where the database is).
+        ["ssm", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+      ],
+      parent
+    )
     new aws.iam.RolePolicy(
       `${name}-instance-secrets`,
       {
@@ -362,16 +373,15 @@ export class Services extends pulumi.ComponentResource {
       },
       parent
     )
-    for (const [key, policy] of [
-      ["health", "arn:aws:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth"],
-      ["updates", "arn:aws:iam::aws:policy/AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy"]
-    ] as const) {
-      new aws.iam.RolePolicyAttachment(
-        `${name}-service-${key}`,
-        { role: serviceRole.name, policyArn: policy },
-        parent
-      )
-    }
+    attachPolicies(
+      `${name}-service`,
+      serviceRole,
+      [
+        ["health", "arn:aws:iam::aws:policy/service-role/AWSElasticBeanstalkEnhancedHealth"],
+        ["updates", "arn:aws:iam::aws:policy/AWSElasticBeanstalkManagedUpdatesCustomerRolePolicy"]
+      ],
+      parent
+    )
 
     const solutionStackName =
       args.solutionStackName ??

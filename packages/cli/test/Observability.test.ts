@@ -329,27 +329,39 @@ await describeWithServices(["kafka", "redis", "postgres"], "observability", () =
     const traceId = "5bf92f3577b34da6a3ce929d0e0e4736"
     const response = await postTraced(port, key, traceId, [event("o1")])
     expect(response.status).toBe(202)
-    await waitFor("the collector to receive the request's spans", async () =>
-      received.some((r) => r.body.includes(traceId) && r.body.includes('"eventflow.ingest.produce"'))
-    )
-    const batch = received.find((r) => r.body.includes(traceId))!
-    expect(batch.path).toBe("/v1/traces")
-    expect(batch.type).toContain("application/json")
-    const payload = JSON.parse(batch.body) as {
+    // The batch span processor exports every 100 ms: a trace's spans may come in several exports.
+    type Export = {
       resourceSpans: Array<{
         resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }
         scopeSpans: Array<{ spans: Array<{ name: string; traceId: string }> }>
       }>
     }
-    const resource = payload.resourceSpans[0]!.resource.attributes
-    expect(resource.find((a) => a.key === "service.name")?.value.stringValue).toBe("eventflow-ingest")
-    const names = payload.resourceSpans
-      .flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))
-      .filter((span) => span.traceId === traceId)
-      .map((span) => span.name)
-    expect(names).toEqual(
-      expect.arrayContaining(["http.server POST", "eventflow.ingest", "eventflow.ingest.produce"])
-    )
+    const traced = () =>
+      received
+        .filter((r) => r.body.includes(traceId))
+        .map((r) => ({ ...r, payload: JSON.parse(r.body) as Export }))
+    const namesOf = (exports: ReturnType<typeof traced>) =>
+      exports.flatMap((e) =>
+        e.payload.resourceSpans
+          .flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))
+          .filter((span) => span.traceId === traceId)
+          .map((span) => span.name)
+      )
+    const wanted = ["http.server POST", "eventflow.ingest", "eventflow.ingest.produce"]
+    await waitFor("the collector to receive the request's spans", async () => {
+      const names = namesOf(traced())
+      return wanted.every((name) => names.includes(name))
+    })
+    for (const batch of traced()) {
+      expect(batch.path).toBe("/v1/traces")
+      expect(batch.type).toContain("application/json")
+      for (const r of batch.payload.resourceSpans) {
+        expect(r.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue).toBe(
+          "eventflow-ingest"
+        )
+      }
+    }
+    expect(namesOf(traced())).toEqual(expect.arrayContaining(wanted))
   })
 
   it("is unready while its Redis is down and ready again when it is back", async () => {
