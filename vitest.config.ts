@@ -24,6 +24,15 @@ export default defineConfig({
           testTimeout: 60_000
         }
       },
+      // The load generator: unit tests, and a smoke run against a real `eventflow dev`.
+      {
+        test: {
+          name: "loadtest",
+          include: ["loadtest/test/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000
+        }
+      },
       // The dashboard's component tests: Solid + jsdom, configured beside them.
       "dashboard/vitest.config.ts"
     ]
