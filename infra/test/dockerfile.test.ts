@@ -224,7 +224,8 @@ describe("infra/docker/Dockerfile: stages", () => {
       ".git",
       "test-output",
       "docs",
-      "loadtest",
+      "loadtest/src/cli.ts",
+      "loadtest/scenarios/steady.json",
       "Pulumi.local.yaml",
       "infra/index.ts",
       "infra/src/local/index.ts",
@@ -235,6 +236,7 @@ describe("infra/docker/Dockerfile: stages", () => {
     }
     for (const path of [
       "infra/package.json",
+      "loadtest/package.json",
       "packages/cli/src/bin.ts",
       "packages/stream/examples",
       "dashboard/src",
