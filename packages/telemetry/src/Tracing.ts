@@ -108,18 +108,8 @@ export const batchSpanOptions = (
   traceparents: Iterable<unknown>,
   maxLinks = 32
 ): { parent?: Tracer.AnySpan; links: Array<Tracer.SpanLink> } => {
-  let parent: Tracer.ExternalSpan | undefined
-  const seen = new Set<string>()
-  const links: Array<Tracer.SpanLink> = []
-  for (const value of traceparents) {
-    const span = parseTraceparent(value)
-    if (span === undefined || seen.has(span.spanId)) continue
-    seen.add(span.spanId)
-    if (parent === undefined) parent = span
-    else if (links.length < maxLinks) links.push({ _tag: "SpanLink", span, attributes: {} })
-    else break
-  }
-  return parent === undefined ? { links } : { parent, links }
+  const [first, ...links] = traceLinks(traceparents, maxLinks + 1)
+  return first === undefined ? { links } : { parent: first.span, links }
 }
 
 /** Links to the distinct valid trace contexts among `values` (at most `max`). */
