@@ -220,7 +220,7 @@ export const pipelinesCommand = (json: boolean) =>
       if (names.length === 0 && !json) yield* Console.log("No pipeline has run here yet.")
       for (const name of names) {
         const status = yield* pipelineStatus(name)
-        const total = (field: "processed" | "late" | "poison") =>
+        const total = (field: "processed" | "late" | "poison" | "duplicates") =>
           status.partitions.reduce((n, p) => n + p[field], 0)
         const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
         if (json) {
@@ -230,6 +230,7 @@ export const pipelinesCommand = (json: boolean) =>
               processed: total("processed"),
               late: total("late"),
               poison: total("poison"),
+              duplicates: total("duplicates"),
               finalThrough: iso(status.finalizedThrough),
               partitions: status.partitions.map((p) => ({
                 topic: p.topic,
@@ -239,6 +240,7 @@ export const pipelinesCommand = (json: boolean) =>
                 processed: p.processed,
                 late: p.late,
                 poison: p.poison,
+                duplicates: p.duplicates,
                 owner: p.owner
               }))
             })
@@ -246,11 +248,11 @@ export const pipelinesCommand = (json: boolean) =>
           continue
         }
         yield* Console.log(
-          `${name}: ${total("processed").toLocaleString("en-US")} processed, ${total("late")} late, ${total("poison")} poison; final through ${iso(status.finalizedThrough) ?? "(nothing yet)"}`
+          `${name}: ${total("processed").toLocaleString("en-US")} processed, ${total("late")} late, ${total("poison")} poison, ${total("duplicates")} duplicates dropped; final through ${iso(status.finalizedThrough) ?? "(nothing yet)"}`
         )
         for (const p of status.partitions) {
           yield* Console.log(
-            `  ${p.topic}/${p.partition}  next offset ${p.nextOffset}  watermark ${iso(p.watermark) ?? "(no event yet)"}  ${p.processed} processed, ${p.late} late, ${p.poison} poison  (${p.owner ?? "no owner"})`
+            `  ${p.topic}/${p.partition}  next offset ${p.nextOffset}  watermark ${iso(p.watermark) ?? "(no event yet)"}  ${p.processed} processed, ${p.late} late, ${p.poison} poison, ${p.duplicates} duplicates  (${p.owner ?? "no owner"})`
           )
         }
       }

@@ -18,6 +18,7 @@ import { currentTraceparent, Metrics as M } from "@eventflow/telemetry"
 import { Effect, type Tracer } from "effect"
 import type { AlertRule } from "./Alerts.ts"
 import type { Pipeline, TableSource } from "./Dsl.ts"
+import { RecentIds } from "./RecentIds.ts"
 import {
   type CheckpointResult,
   checkpoint,
@@ -50,6 +51,11 @@ export interface EngineOptions {
   readonly checkpointIntervalMs: number
   /** …and after this many records, whichever comes first. */
   readonly checkpointRecords: number
+  /**
+   * How long (in log time) a partition remembers the ids of its events, so that a second copy of
+   * an event in the log is dropped instead of counted (RecentIds). 0 or absent: no such check.
+   */
+  readonly dedupHorizonMs?: number
   readonly dlqTopic: string
   readonly alertsTopic: string
   /** Where final rows go as CloudEvents, when the pipeline publishes them (`analytics.aggregated`). */
@@ -66,6 +72,7 @@ export interface EngineCounters {
   processed: number
   late: number
   poison: number
+  duplicates: number
   checkpoints: number
   rowsWritten: number
   finalized: number
@@ -79,10 +86,14 @@ interface Task {
   readonly epoch: number
   readonly processor: WindowProcessor<any, any>
   nextOffset: number
+  /** The ids of recent events; before `nextOffset`, records from `warmAt` are read for their ids only. */
+  readonly recent: RecentIds
+  warmAt: number
   /** Since the last checkpoint. */
   processed: number
   late: number
   poison: number
+  duplicates: number
   setAside: LogRecord[]
   changed: boolean
 }
@@ -121,6 +132,7 @@ export class PipelineEngine {
     processed: 0,
     late: 0,
     poison: 0,
+    duplicates: 0,
     checkpoints: 0,
     rowsWritten: 0,
     finalized: 0,
@@ -151,6 +163,16 @@ export class PipelineEngine {
     return task === undefined ? undefined : BigInt(task.nextOffset)
   }
 
+  /**
+   * Where to read a loaded partition from: its next offset, or, while it rebuilds the ids of its
+   * recent events after a claim, the next record of that rebuild.
+   */
+  readOffset(tp: TopicPartition): bigint | undefined {
+    const task = this.tasks.get(partitionId(tp))
+    if (task === undefined) return undefined
+    return BigInt(Math.min(task.warmAt, task.nextOffset))
+  }
+
   /** Loads partitions (fencing their previous owner); returns where each must be read from. */
   claim(partitions: ReadonlyArray<TopicPartition>) {
     return Effect.gen(this, function* () {
@@ -167,9 +189,12 @@ export class PipelineEngine {
           epoch: c.epoch,
           processor,
           nextOffset: Number(c.nextOffset),
+          recent: new RecentIds(this.options.dedupHorizonMs ?? 0),
+          warmAt: (this.options.dedupHorizonMs ?? 0) > 0 ? Number(c.dedupFrom) : Number(c.nextOffset),
           processed: 0,
           late: 0,
           poison: 0,
+          duplicates: 0,
           setAside: [],
           changed: false
         })
@@ -236,26 +261,49 @@ export class PipelineEngine {
 
   /**
    * Processes records of a loaded partition, in offset order. Records before its next offset
-   * (delivered again) are skipped; the caller makes sure none is missing before the first.
+   * (delivered again) are skipped, but for those after a claim whose ids rebuild the partition's
+   * recent ids; a record whose event (source and id) was seen within the horizon is dropped as a
+   * second copy. The caller makes sure no record is missing before the first.
    */
   handle(tp: TopicPartition, records: ReadonlyArray<SourceRecord>): void {
     const task = this.tasks.get(partitionId(tp))
     if (task === undefined) throw new Error(`partition ${partitionId(tp)} is not loaded`)
     const inputs: InputRecord[] = []
     const origins: SourceRecord[] = []
+    const recent = task.recent
     let last = -1
     for (const record of records) {
       const offset = Number(record.offset)
-      if (offset < task.nextOffset) continue
+      if (offset < task.nextOffset) {
+        if (offset >= task.warmAt) {
+          task.warmAt = offset + 1
+          try {
+            const event = decode(record.value)
+            recent.remember(RecentIds.identity(event.source, event.id), offset, Number(record.timestamp))
+          } catch {
+            // Poison was set aside when it was processed; it has no id to remember.
+          }
+        }
+        continue
+      }
       last = offset
+      let event: CloudEvent
       try {
-        inputs.push({ event: decode(record.value), timestamp: Number(record.timestamp) })
-        origins.push(record)
+        event = decode(record.value)
       } catch (error) {
         task.poison++
         task.setAside.push(this.setAside(tp, record, "poison", (error as Error).message))
+        continue
       }
+      const timestamp = Number(record.timestamp)
+      if (!recent.remember(RecentIds.identity(event.source, event.id), offset, timestamp)) {
+        task.duplicates++
+        continue
+      }
+      inputs.push({ event, timestamp })
+      origins.push(record)
     }
+    recent.evict()
     if (last < 0) return
     const output = task.processor.process(inputs, { rows: false })
     if (output.rejected.length > 0) {
@@ -353,10 +401,12 @@ export class PipelineEngine {
           partition: task.tp.partition,
           epoch: task.epoch,
           nextOffset: BigInt(task.nextOffset),
+          dedupFrom: BigInt(task.recent.oldestOffset(task.nextOffset)),
           watermark: taken.watermark,
           processed: task.processed,
           late: task.late,
           poison: task.poison,
+          duplicates: task.duplicates,
           upserts: taken.upserts,
           deletes: taken.deletes
         }
@@ -367,6 +417,7 @@ export class PipelineEngine {
         task.processed = 0
         task.late = 0
         task.poison = 0
+        task.duplicates = 0
         task.setAside = []
         task.changed = false
       }
@@ -406,14 +457,17 @@ export class PipelineEngine {
       let processed = 0
       let late = 0
       let poison = 0
+      let duplicates = 0
       for (const part of parts) {
         processed += part.processed
         late += part.late
         poison += part.poison
+        duplicates += part.duplicates
       }
       this.counters.processed += processed
       this.counters.late += late
       this.counters.poison += poison
+      this.counters.duplicates += duplicates
       this.counters.checkpoints++
       this.counters.rowsWritten += result.rowsWritten
       this.counters.finalized += result.finalized.length
@@ -428,6 +482,7 @@ export class PipelineEngine {
         M.streamDlq(name, "late").unsafeUpdate(late, [])
       }
       if (poison > 0) M.streamDlq(name, "poison").unsafeUpdate(poison, [])
+      if (duplicates > 0) M.streamDuplicates(name).unsafeUpdate(duplicates, [])
       if (result.finalized.length > 0) M.streamWindowsEmitted(name).unsafeUpdate(result.finalized.length, [])
       if (result.alerts.length > 0) M.streamAlerts(name).unsafeUpdate(result.alerts.length, [])
 

@@ -107,6 +107,8 @@ export const loadPipelines = (folder: string) =>
 export interface StreamSettings {
   readonly checkpointIntervalMs: number
   readonly checkpointRecords: number
+  /** How long (log time) a partition remembers event ids to drop second copies of an event; 0: off. */
+  readonly dedupHorizonMs: number
   /** Embedded log: how long to wait when no partition has new records. */
   readonly pollMs: number
   /** Records read per partition per fetch on the embedded log. */
@@ -123,6 +125,10 @@ export interface StreamSettings {
 export const StreamConfig: Config.Config<StreamSettings> = Config.all({
   checkpointIntervalMs: Config.integer("EVENTFLOW_CHECKPOINT_INTERVAL_MS").pipe(Config.withDefault(500)),
   checkpointRecords: Config.integer("EVENTFLOW_CHECKPOINT_RECORDS").pipe(Config.withDefault(100_000)),
+  dedupHorizonMs: Config.duration("EVENTFLOW_STREAM_DEDUP_HORIZON").pipe(
+    Config.withDefault(Duration.minutes(5)),
+    Config.map(Duration.toMillis)
+  ),
   pollMs: Config.integer("EVENTFLOW_STREAM_POLL_MS").pipe(Config.withDefault(100)),
   fetchRecords: Config.integer("EVENTFLOW_STREAM_FETCH_RECORDS").pipe(Config.withDefault(5_000)),
   topicPrefix: Config.string("EVENTFLOW_TOPIC_PREFIX").pipe(Config.withDefault("")),
@@ -180,6 +186,7 @@ const engineFor = (
     owner,
     checkpointIntervalMs: settings.checkpointIntervalMs,
     checkpointRecords: settings.checkpointRecords,
+    dedupHorizonMs: settings.dedupHorizonMs,
     dlqTopic: topics.dlq,
     alertsTopic: topics.alerts,
     sinkTopic: pipeline.sink === undefined ? undefined : settings.topicPrefix + pipeline.sink,
@@ -321,7 +328,7 @@ const embeddedLoop = (
           }
         }
         for (const tp of engine.assigned) {
-          const next = engine.nextOffset(tp)
+          const next = engine.readOffset(tp)
           if (next === undefined) continue
           const records = yield* reader.read(tp.topic, tp.partition, next, settings.fetchRecords)
           if (records.length === 0) continue
@@ -461,7 +468,7 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
           )
       )
       for (const tp of partitions) {
-        const next = engine.nextOffset(tp)
+        const next = engine.readOffset(tp)
         if (next !== undefined)
           consumer.seek({ topic: tp.topic, partition: tp.partition, offset: String(next) })
       }
@@ -522,7 +529,7 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
               if (!engine.has(tp)) {
                 await run(engine.claim([tp]))
               }
-              const next = engine.nextOffset(tp)!
+              const next = engine.readOffset(tp)!
               const first = BigInt(batch.messages[0]!.offset)
               const id = `${tp.topic}/${tp.partition}`
               if (first > next && sought.get(id) !== next) {

@@ -61,6 +61,11 @@ const migration = Effect.gen(function* () {
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (pipeline, topic, partition)
   )`
+  // Where a new owner starts reading to rebuild the set of recent event ids (duplicates in the log
+  // are dropped against it), and how many such duplicates were dropped.
+  yield* sql`ALTER TABLE eventflow_stream_positions
+    ADD COLUMN IF NOT EXISTS dedup_from bigint,
+    ADD COLUMN IF NOT EXISTS duplicates bigint NOT NULL DEFAULT 0`
   // Keyed by window first: a checkpoint looks up every partition's share of the windows it changed.
   // Fill factor below 100 leaves room for updates in place (HOT), which skip the index.
   yield* sql`CREATE TABLE IF NOT EXISTS eventflow_stream_partials (
@@ -172,6 +177,8 @@ export const resetPipeline = (pipeline: Pipeline) =>
 export interface ClaimedPartition extends TopicPartition {
   readonly epoch: number
   readonly nextOffset: bigint
+  /** The first record whose event id is still remembered (read again, ids only, on claim). */
+  readonly dedupFrom: bigint
   /** The partition's stored watermark, raised to the pipeline's finalized time. */
   readonly watermark: number
   /** The windows still open at the stored watermark. */
@@ -201,12 +208,13 @@ export const claimPartitions = (
           topic: string
           partition: number
           next_offset: string
+          dedup_from: string | null
           watermark: string | null
           epoch: string
         }>`UPDATE eventflow_stream_positions s SET epoch = s.epoch + 1, owner = ${owner}, updated_at = now()
           FROM unnest(${topics}::text[], ${numbers}::int[]) AS x(t, p)
           WHERE s.pipeline = ${name} AND s.topic = x.t AND s.partition = x.p
-          RETURNING s.topic, s.partition, s.next_offset, s.watermark, s.epoch`
+          RETURNING s.topic, s.partition, s.next_offset, s.dedup_from, s.watermark, s.epoch`
         const [meta] = yield* sql<{ finalized_through: string | null }>`
           SELECT finalized_through FROM eventflow_pipelines WHERE name = ${name}`
         const finalized =
@@ -231,6 +239,10 @@ export const claimPartitions = (
             partition: row.partition,
             epoch: num(row.epoch),
             nextOffset: BigInt(row.next_offset),
+            dedupFrom:
+              row.dedup_from === null || BigInt(row.dedup_from) > BigInt(row.next_offset)
+                ? BigInt(row.next_offset)
+                : BigInt(row.dedup_from),
             watermark: Math.max(stored, finalized),
             windows: windows
               .filter((w) => w.topic === row.topic && w.partition === row.partition)
@@ -269,9 +281,13 @@ export const lostPartitions = (
 export interface PartitionCheckpoint extends TopicPartition {
   readonly epoch: number
   readonly nextOffset: bigint
+  /** The first record whose event id is still remembered. */
+  readonly dedupFrom: bigint
   /** The partition's watermark; -Infinity until it has seen an event. */
   readonly watermark: number
   readonly processed: number
+  /** Records dropped as a second copy of an event already counted. */
+  readonly duplicates: number
   readonly late: number
   readonly poison: number
   readonly upserts: ReadonlyArray<WindowSnapshot>
@@ -313,13 +329,15 @@ export const checkpoint = (
       yield* sql`SELECT pg_advisory_xact_lock(hashtext(${`eventflow.stream.${name}`}))`
       const updated = yield* sql<{ topic: string; partition: number }>`
         UPDATE eventflow_stream_positions s SET
-          next_offset = x.o, watermark = x.w,
-          processed = s.processed + x.n, late = s.late + x.l, poison = s.poison + x.b, updated_at = now()
+          next_offset = x.o, watermark = x.w, dedup_from = x.f,
+          processed = s.processed + x.n, late = s.late + x.l, poison = s.poison + x.b,
+          duplicates = s.duplicates + x.d, updated_at = now()
         FROM unnest(${parts.map((p) => p.topic)}::text[], ${parts.map((p) => p.partition)}::int[],
                     ${big(parts.map((p) => p.epoch))}::bigint[], ${big(parts.map((p) => p.nextOffset))}::bigint[],
                     ${parts.map((p) => (Number.isFinite(p.watermark) ? String(p.watermark) : null))}::bigint[],
                     ${big(parts.map((p) => p.processed))}::bigint[], ${big(parts.map((p) => p.late))}::bigint[],
-                    ${big(parts.map((p) => p.poison))}::bigint[]) AS x(t, p, e, o, w, n, l, b)
+                    ${big(parts.map((p) => p.poison))}::bigint[], ${big(parts.map((p) => p.dedupFrom))}::bigint[],
+                    ${big(parts.map((p) => p.duplicates))}::bigint[]) AS x(t, p, e, o, w, n, l, b, f, d)
         WHERE s.pipeline = ${name} AND s.topic = x.t AND s.partition = x.p AND s.epoch = x.e
         RETURNING s.topic, s.partition`
       if (updated.length < parts.length) {
@@ -561,6 +579,8 @@ export interface PipelineStatus {
       readonly processed: number
       readonly late: number
       readonly poison: number
+      /** Second copies of events already counted, dropped. */
+      readonly duplicates: number
       readonly owner: string | null
     }
   >
@@ -579,8 +599,9 @@ export const pipelineStatus = (pipeline: string) =>
       processed: string
       late: string
       poison: string
+      duplicates: string
       owner: string | null
-    }>`SELECT topic, partition, next_offset, watermark, processed, late, poison, owner
+    }>`SELECT topic, partition, next_offset, watermark, processed, late, poison, duplicates, owner
        FROM eventflow_stream_positions WHERE pipeline = ${pipeline} ORDER BY topic, partition`
     const [meta] = yield* sql<{ finalized_through: string | null }>`
       SELECT finalized_through FROM eventflow_pipelines WHERE name = ${pipeline}`
@@ -595,6 +616,7 @@ export const pipelineStatus = (pipeline: string) =>
         processed: num(r.processed),
         late: num(r.late),
         poison: num(r.poison),
+        duplicates: num(r.duplicates),
         owner: r.owner
       }))
     } satisfies PipelineStatus

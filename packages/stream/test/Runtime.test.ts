@@ -36,6 +36,7 @@ const bigSpender = thresholdRule("big-spender", spending, "weighted", { above: 5
 const settings: StreamSettings = {
   checkpointIntervalMs: 100,
   checkpointRecords: 10_000,
+  dedupHorizonMs: 300_000,
   pollMs: 20,
   fetchRecords: 1_000,
   topicPrefix: "",

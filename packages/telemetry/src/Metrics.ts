@@ -176,6 +176,13 @@ export const streamDlq = labelled(
   "pipeline",
   "reason"
 )
+export const streamDuplicates = labelled(
+  counter(
+    "eventflow_stream_duplicates_total",
+    "Records a pipeline dropped as a second copy in the log of an event it already counted (same source and id)"
+  ),
+  "pipeline"
+)
 export const streamAlerts = labelled(
   counter("eventflow_stream_alerts_total", "Alerts a pipeline's rules raised"),
   "pipeline"
@@ -264,6 +271,7 @@ export const registerPipelineMetrics = (pipeline: string) => {
   streamWindowsEmitted(pipeline).register()
   streamLateEvents(pipeline).register()
   for (const reason of ["late", "poison"]) streamDlq(pipeline, reason).register()
+  streamDuplicates(pipeline).register()
   streamAlerts(pipeline).register()
   streamRebalances(pipeline).register()
   streamAssignedPartitions(pipeline).register()
