@@ -195,11 +195,26 @@ const engineFor = (
   })
 }
 
-/** Retries a failed checkpoint's successor after a pause, logging why. */
-const logFailure = (pipeline: string) => (error: BackendUnavailable) =>
-  Effect.logWarning(
-    `pipeline '${pipeline}': checkpoint failed, reloading from the last one: ${error.message}`
-  ).pipe(Effect.zipRight(Effect.sleep(Duration.seconds(1))))
+/**
+ * After a failed step (a backend down: PostgreSQL, the log), pauses before the next attempt,
+ * logging why: 0.5 s, doubled after each failure in a row, at most 8 s; `succeeded` starts over.
+ */
+const failureBackoff = (pipeline: string) => {
+  let failures = 0
+  return {
+    failed: (error: BackendUnavailable, what = "checkpoint failed") =>
+      Effect.suspend(() => {
+        const pause = Math.min(500 * 2 ** failures, 8_000)
+        failures++
+        return Effect.logWarning(
+          `pipeline '${pipeline}': ${what} (${failures} in a row), reloading from the last checkpoint in ${pause} ms: ${error.message}`
+        ).pipe(Effect.zipRight(Effect.sleep(Duration.millis(pause))))
+      }),
+    succeeded: () => {
+      failures = 0
+    }
+  }
+}
 
 /** Runs pipelines on the embedded log: every partition of their topics, in this process. */
 export const runEmbedded = (loaded: LoadedPipelines, settings: StreamSettings) =>
@@ -283,6 +298,7 @@ const embeddedLoop = (
       topic: settings.topicPrefix + t.topic,
       next: new Map<number, bigint>()
     }))
+    const backoff = failureBackoff(pipeline.name)
     let partitions: TopicPartition[] = []
     let listedAt = 0
     let verifiedAt = Date.now()
@@ -348,7 +364,8 @@ const embeddedLoop = (
         return read
       })
       const read = yield* step.pipe(
-        Effect.catchAll((error) => logFailure(pipeline.name)(error as BackendUnavailable).pipe(Effect.as(0)))
+        Effect.tap(() => backoff.succeeded()),
+        Effect.catchAll((error) => backoff.failed(error as BackendUnavailable).pipe(Effect.as(0)))
       )
       if (read === 0) yield* Effect.sleep(Duration.millis(settings.pollMs))
     }
@@ -399,6 +416,7 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
     const inTurn = serial()
     const groupId = `${settings.topicPrefix}eventflow.${pipeline.name}`
     const sought = new Map<string, bigint>()
+    const backoff = failureBackoff(pipeline.name)
     /** The partitions whose lag this instance reports: zeroed when they go to another instance. */
     const lagReported = new Map<string, TopicPartition>()
 
@@ -486,8 +504,9 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
     const checkpoint = async () => {
       await run(
         engine.checkpoint().pipe(
+          Effect.tap(() => backoff.succeeded()),
           Effect.asVoid,
-          Effect.catchAll((error) => logFailure(pipeline.name)(error))
+          Effect.catchAll((error) => backoff.failed(error))
         )
       )
       await commitKafkaOffsets()
@@ -527,7 +546,23 @@ const kafkaPipeline = (pipeline: Pipeline, engine: PipelineEngine, kafka: Kafka,
               if (isStale() || batch.messages.length === 0) return
               const tp = { topic: batch.topic, partition: batch.partition }
               if (!engine.has(tp)) {
-                await run(engine.claim([tp]))
+                // PostgreSQL down: pause, and read this batch again once the partition loads.
+                const loaded = await run(
+                  engine.claim([tp]).pipe(
+                    Effect.as(true),
+                    Effect.catchAll((error) =>
+                      backoff.failed(error, "cannot load its partition").pipe(Effect.as(false))
+                    )
+                  )
+                )
+                if (!loaded) {
+                  consumer.seek({
+                    topic: tp.topic,
+                    partition: tp.partition,
+                    offset: batch.messages[0]!.offset
+                  })
+                  return
+                }
               }
               const next = engine.readOffset(tp)!
               const first = BigInt(batch.messages[0]!.offset)

@@ -6,9 +6,9 @@
  * changed windows, its next offset and the rows they change in ONE transaction (decision 005).
  */
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import { BackendUnavailable, type CloudEvent } from "@eventflow/core"
-import { Data, Effect } from "effect"
+import { Data, Effect, Option } from "effect"
 import { AlertEvaluator, type AlertRule, type AlertStates } from "./Alerts.ts"
 import type { Pipeline } from "./Dsl.ts"
 import { mergeRows, type PartialWindow } from "./Merge.ts"
@@ -36,6 +36,13 @@ const unavailable = (cause: SqlError) =>
     message: `the read model is unavailable: ${cause.message}`,
     cause
   })
+
+/**
+ * A lost connection can surface as a defect (a SqlError thrown from inside the driver's transaction
+ * handling) rather than a failure: both are the read model being unavailable, to retry.
+ */
+const sqlDefect = (defect: unknown) =>
+  defect instanceof SqlError ? Option.some(Effect.fail(unavailable(defect))) : Option.none()
 
 const migration = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -256,7 +263,10 @@ export const claimPartitions = (
         })
       })
     )
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))))
+  }).pipe(
+    Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))),
+    Effect.catchSomeDefect(sqlDefect)
+  )
 
 /** The partitions of these that this owner (by epoch) no longer holds: taken over, or reset by a replay. */
 export const lostPartitions = (
@@ -276,7 +286,10 @@ export const lostPartitions = (
     return held
       .filter((h) => !ids.has(partitionId(h)))
       .map((h) => ({ topic: h.topic, partition: h.partition }))
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))))
+  }).pipe(
+    Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))),
+    Effect.catchSomeDefect(sqlDefect)
+  )
 
 export interface PartitionCheckpoint extends TopicPartition {
   readonly epoch: number
@@ -486,7 +499,10 @@ export const checkpoint = (
       return result
     })
     return yield* sql.withTransaction(body)
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))))
+  }).pipe(
+    Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))),
+    Effect.catchSomeDefect(sqlDefect)
+  )
 
 /** Alert rules over the rows that became final; their state is stored with the checkpoint. */
 const evaluateAlerts = (pipeline: string, rules: ReadonlyArray<AlertRule>, rows: ReadonlyArray<WindowRow>) =>
@@ -568,7 +584,10 @@ export const queryResults = (pipeline: string, query: ResultQuery = {}) =>
         values: json(r.values) as Record<string, number | null>
       })
     )
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))))
+  }).pipe(
+    Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))),
+    Effect.catchSomeDefect(sqlDefect)
+  )
 
 export interface PipelineStatus {
   readonly pipeline: string
@@ -620,4 +639,7 @@ export const pipelineStatus = (pipeline: string) =>
         owner: r.owner
       }))
     } satisfies PipelineStatus
-  }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))))
+  }).pipe(
+    Effect.catchTag("SqlError", (e) => Effect.fail(unavailable(e))),
+    Effect.catchSomeDefect(sqlDefect)
+  )
