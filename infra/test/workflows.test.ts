@@ -190,6 +190,12 @@ describe("ci.yml", () => {
     expect(indexOf(job, (s) => action(s.uses) === "actions/cache")).toBeLessThan(run)
   })
 
+  it("audits the runtime dependencies after the install, even when tests fail", () => {
+    const audit = indexOf(job, (s) => s.run?.trim() === "npm audit --omit=dev --audit-level=high")
+    expect(audit).toBeGreaterThan(indexOf(job, (s) => s.run?.trim() === "bash .ci/run"))
+    expect(job.steps?.[audit]?.if).toBe("success() || failure()")
+  })
+
   it("always uploads test-output/", () => {
     const upload = stepUsing(job, "actions/upload-artifact")
     expect(upload?.if).toBe("always()")

@@ -15,6 +15,7 @@ import {
   packRecords,
   type ToProducer
 } from "./KafkaProduce.ts"
+import { pemFileConfig } from "./Tls.ts"
 
 export interface KafkaOptions {
   readonly brokers: ReadonlyArray<string>
@@ -197,15 +198,39 @@ export const layerKafka = (options: KafkaOptions) => Layer.scoped(EventLog, make
 
 const SASL_MECHANISMS = ["plain", "scram-sha-256", "scram-sha-512"] as const
 
-/** KAFKA_SSL (`true`/`false`, default false; true when SASL is on) and KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD. */
+/**
+ * KAFKA_SSL (`true`/`false`; default false, true when SASL or a CA file is set), KAFKA_SSL_CA_FILE,
+ * KAFKA_SSL_INSECURE, and KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD. The CA file is read here, at
+ * start: its text travels with the settings (to the producer thread too).
+ */
 export const KafkaConnectionConfig: Config.Config<KafkaConnection> = Config.all({
   ssl: Config.option(Config.boolean("KAFKA_SSL")),
+  ca: pemFileConfig("KAFKA_SSL_CA_FILE"),
+  insecure: Config.boolean("KAFKA_SSL_INSECURE").pipe(Config.withDefault(false)),
   mechanism: Config.option(Config.literal(...SASL_MECHANISMS)("KAFKA_SASL_MECHANISM")),
   username: Config.option(Config.string("KAFKA_SASL_USERNAME")),
   password: Config.option(Config.redacted("KAFKA_SASL_PASSWORD"))
 }).pipe(
-  Config.mapOrFail(({ ssl, mechanism, username, password }) => {
-    if (Option.isNone(mechanism)) return Either.right({ ssl: Option.getOrElse(ssl, () => false) })
+  Config.mapOrFail(({ ssl, ca, insecure, mechanism, username, password }) => {
+    const tlsSettings = [
+      ...(Option.isSome(ca) ? ["KAFKA_SSL_CA_FILE"] : []),
+      ...(insecure ? ["KAFKA_SSL_INSECURE"] : [])
+    ]
+    if (tlsSettings.length > 0 && Option.getOrElse(ssl, () => true) === false) {
+      return Either.left(
+        ConfigError.InvalidData(
+          [],
+          `${tlsSettings.join(" and ")} ${tlsSettings.length === 1 ? "is" : "are"} set, but KAFKA_SSL is false`
+        )
+      )
+    }
+    const tls = {
+      ...(Option.isSome(ca) ? { ca: ca.value } : {}),
+      ...(insecure ? { insecure: true } : {})
+    }
+    if (Option.isNone(mechanism)) {
+      return Either.right({ ssl: Option.getOrElse(ssl, () => tlsSettings.length > 0), ...tls })
+    }
     if (Option.isNone(username) || Option.isNone(password)) {
       return Either.left(
         ConfigError.InvalidData(
@@ -217,6 +242,7 @@ export const KafkaConnectionConfig: Config.Config<KafkaConnection> = Config.all(
     return Either.right({
       // SASL over plaintext would send the password in the clear: TLS unless turned off explicitly.
       ssl: Option.getOrElse(ssl, () => true),
+      ...tls,
       sasl: { mechanism: mechanism.value, username: username.value, password: Redacted.value(password.value) }
     })
   })

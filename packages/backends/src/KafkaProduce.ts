@@ -12,6 +12,10 @@ import { partitionForKey } from "./Murmur2.ts"
  */
 export interface KafkaConnection {
   readonly ssl: boolean
+  /** PEM of the CA to trust instead of Node's bundled CAs (KAFKA_SSL_CA_FILE): the text, not a path. */
+  readonly ca?: string
+  /** Skip verifying the brokers' certificates (KAFKA_SSL_INSECURE). */
+  readonly insecure?: boolean
   readonly sasl?: {
     readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512"
     readonly username: string
@@ -24,7 +28,13 @@ export const connectionConfig = (connection: KafkaConnection | undefined) =>
   connection === undefined
     ? {}
     : {
-        ssl: connection.ssl,
+        ssl:
+          connection.ssl && (connection.ca !== undefined || connection.insecure === true)
+            ? {
+                ...(connection.ca !== undefined ? { ca: [connection.ca] } : {}),
+                ...(connection.insecure === true ? { rejectUnauthorized: false } : {})
+              }
+            : connection.ssl,
         ...(connection.sasl !== undefined ? { sasl: { ...connection.sasl } } : {})
       }
 

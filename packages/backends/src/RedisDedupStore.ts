@@ -18,6 +18,7 @@ import {
 } from "@eventflow/core"
 import { Config, Duration, Effect, Layer, Redacted } from "effect"
 import { Redis } from "ioredis"
+import { isCertificateError, redisTls } from "./Tls.ts"
 
 const CLAIM = `
 local out = {}
@@ -61,40 +62,83 @@ export interface RedisDedupOptions extends DedupWindows {
 
 const OUTCOMES: ReadonlyArray<ClaimOutcome> = ["claimed", "duplicate", "pending"]
 
-const unavailable = (cause: unknown) =>
-  new BackendUnavailable({
+/** The last error of each client's connection, to say why Redis is unavailable. */
+const connectionErrors = new WeakMap<Redis, Error>()
+
+/** Why commands on `redis` fail now: its last connection error while it is not connected. */
+export const redisConnectionError = (redis: Redis): Error | undefined =>
+  redis.status === "ready" ? undefined : connectionErrors.get(redis)
+
+const unavailable = (redis: Redis) => (cause: unknown) => {
+  // While disconnected every command fails alike ("Stream isn't writeable"): the connection says why.
+  const reason = redisConnectionError(redis) ?? cause
+  return new BackendUnavailable({
     backend: "dedup",
-    message: `Redis is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`,
+    message: `Redis is unavailable: ${reason instanceof Error ? reason.message : String(reason)}`,
     cause
   })
+}
 
+/** Waits for the first connection; a certificate the client refuses ends the wait (waiting cannot fix it). */
+const firstConnection = (redis: Redis) =>
+  Effect.async<Error | undefined>((resume) => {
+    if (redis.status === "ready") return resume(Effect.succeed(undefined))
+    const done = (error: Error | undefined) => {
+      redis.off("ready", ready)
+      redis.off("error", failed)
+      resume(Effect.succeed(error))
+    }
+    const ready = () => done(undefined)
+    const failed = (error: Error) => {
+      if (isCertificateError(error)) done(error)
+    }
+    redis.once("ready", ready)
+    redis.on("error", failed)
+    return Effect.sync(() => {
+      redis.off("ready", ready)
+      redis.off("error", failed)
+    })
+  })
+
+/**
+ * An ioredis client for `url`, with the TLS settings of the environment (Tls.ts): every Redis
+ * client of EventFlow (dedup, ingest numbers, query cache, rate limits) comes from here.
+ */
 export const makeRedisClient = (url: Redacted.Redacted<string>, commandTimeout: Duration.Duration) =>
-  Effect.acquireRelease(
-    Effect.sync(
-      () =>
-        new Redis(Redacted.value(url), {
+  Effect.gen(function* () {
+    const tls = yield* redisTls(Redacted.value(url))
+    const redis = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const client = new Redis(Redacted.value(url), {
           // Fail closed at once while Redis is away, rather than queueing requests behind a reconnect.
           enableOfflineQueue: false,
           maxRetriesPerRequest: 0,
           commandTimeout: Duration.toMillis(commandTimeout),
-          retryStrategy: (times) => Math.min(times * 100, 2_000)
+          retryStrategy: (times) => Math.min(times * 100, 2_000),
+          ...(tls === undefined ? {} : { tls })
         })
-    ),
-    (redis) => Effect.promise(() => redis.quit().catch(() => redis.disconnect()))
-  ).pipe(
-    Effect.tap((redis) =>
-      Effect.async<void>((resume) => {
-        if (redis.status === "ready") return resume(Effect.void)
-        const ready = () => resume(Effect.void)
-        redis.once("ready", ready)
-        redis.on("error", () => {})
-        return Effect.sync(() => redis.off("ready", ready))
-      }).pipe(
-        Effect.timeout(Duration.seconds(5)),
-        Effect.catchAll(() => Effect.logWarning("Redis is not reachable yet; dedup answers 503 until it is"))
-      )
+        client.on("error", (error: Error) => connectionErrors.set(client, error))
+        client.on("ready", () => connectionErrors.delete(client))
+        return client
+      }),
+      (redis) => Effect.promise(() => redis.quit().catch(() => redis.disconnect()))
     )
-  )
+    const refused = yield* firstConnection(redis).pipe(
+      Effect.timeout(Duration.seconds(5)),
+      Effect.catchAll(() => Effect.succeed(undefined))
+    )
+    if (refused !== undefined) {
+      yield* Effect.logWarning(
+        `Redis over TLS: the server's certificate is not accepted (${refused.message}); set EVENTFLOW_REDIS_TLS_CA_FILE to the CA that signed it, or EVENTFLOW_REDIS_TLS_SERVERNAME to the name it carries; what needs Redis (dedup, rate limits) answers 503 until then`
+      )
+    } else if (redis.status !== "ready") {
+      const last = connectionErrors.get(redis)
+      yield* Effect.logWarning(
+        `Redis is not reachable yet${last === undefined ? "" : ` (${last.message})`}; what needs Redis (dedup, rate limits) answers 503 until it is`
+      )
+    }
+    return redis
+  })
 
 export const makeRedisDedupStore = (options: RedisDedupOptions) =>
   Effect.gen(function* () {
@@ -105,7 +149,7 @@ export const makeRedisDedupStore = (options: RedisDedupOptions) =>
     const keysOf = (identities: ReadonlyArray<EventIdentity>) =>
       identities.map((identity) => identityKey(options.keyPrefix, identity))
     const call = <A>(name: string, count: number, run: () => Promise<A>) =>
-      Effect.tryPromise({ try: run, catch: unavailable }).pipe(
+      Effect.tryPromise({ try: run, catch: unavailable(redis) }).pipe(
         Effect.withSpan(`RedisDedupStore.${name}`, { captureStackTrace: false, attributes: { keys: count } })
       )
     return DedupStore.of({

@@ -6,6 +6,7 @@ import {
   generateWriteKey,
   hashWriteKey,
   type WriteKeyInfo,
+  type WriteKeyLimit,
   WriteKeys,
   writeKeyId,
   writeKeyMatches
@@ -19,6 +20,8 @@ interface KeyRow {
   readonly description: string | null
   readonly created_at: Date
   readonly revoked_at: Date | null
+  readonly rate_limit: number | null
+  readonly rate_burst: number | null
 }
 
 const unavailable = (cause: unknown) =>
@@ -33,7 +36,9 @@ const toInfo = (row: KeyRow): WriteKeyInfo => ({
   source: row.source,
   createdAt: new Date(row.created_at),
   revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
-  description: row.description
+  description: row.description,
+  rateLimit: row.rate_limit === null ? null : Number(row.rate_limit),
+  rateBurst: row.rate_burst === null ? null : Number(row.rate_burst)
 })
 
 export const migrateWriteKeys = Effect.gen(function* () {
@@ -50,6 +55,9 @@ export const migrateWriteKeys = Effect.gen(function* () {
         created_at timestamptz NOT NULL DEFAULT now(),
         revoked_at timestamptz
       )`
+      // Added after the first release: a key's own rate limit (null: the default; rate 0: none).
+      yield* sql`ALTER TABLE eventflow_write_keys ADD COLUMN IF NOT EXISTS rate_limit double precision`
+      yield* sql`ALTER TABLE eventflow_write_keys ADD COLUMN IF NOT EXISTS rate_burst integer`
     })
   )
 })
@@ -88,14 +96,20 @@ export const makeSqlWriteKeys = (options: WriteKeyCacheOptions) =>
       })
 
     return WriteKeys.of({
-      create: ({ source, description, key }) =>
+      create: ({ source, description, key, limit }) =>
         Effect.gen(function* () {
           const secret = key ?? generateWriteKey()
           const id = writeKeyId(secret)
+          // Recreating a key (the dev key at each start) keeps the limit it was given, unless one is given now.
           const rows = yield* sql<KeyRow>`
-            INSERT INTO eventflow_write_keys (id, source, key_hash, description)
-            VALUES (${id}, ${source}, ${hashWriteKey(secret)}, ${description ?? null})
-            ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, revoked_at = NULL
+            INSERT INTO eventflow_write_keys (id, source, key_hash, description, rate_limit, rate_burst)
+            VALUES (${id}, ${source}, ${hashWriteKey(secret)}, ${description ?? null},
+              ${limit?.rate ?? null}, ${limit?.burst ?? null})
+            ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, revoked_at = NULL,
+              rate_limit = CASE WHEN ${limit !== undefined}::boolean THEN EXCLUDED.rate_limit
+                ELSE eventflow_write_keys.rate_limit END,
+              rate_burst = CASE WHEN ${limit !== undefined}::boolean THEN EXCLUDED.rate_burst
+                ELSE eventflow_write_keys.rate_burst END
             RETURNING *`.pipe(Effect.mapError(unavailable))
           cache.delete(id)
           return { ...toInfo(rows[0]!), key: secret }
@@ -111,6 +125,15 @@ export const makeSqlWriteKeys = (options: WriteKeyCacheOptions) =>
           Effect.tap(() => Effect.sync(() => cache.delete(id))),
           Effect.mapError(unavailable),
           Effect.withSpan("WriteKeys.revoke", { captureStackTrace: false })
+        ),
+      setLimit: (id, limit: WriteKeyLimit | null) =>
+        sql`UPDATE eventflow_write_keys SET rate_limit = ${limit?.rate ?? null},
+              rate_burst = ${limit?.burst ?? null}
+            WHERE id = ${id} RETURNING id`.pipe(
+          Effect.map((rows) => rows.length > 0),
+          Effect.tap(() => Effect.sync(() => cache.delete(id))),
+          Effect.mapError(unavailable),
+          Effect.withSpan("WriteKeys.setLimit", { captureStackTrace: false })
         ),
       verify: (presented) =>
         cachedRow(writeKeyId(presented)).pipe(

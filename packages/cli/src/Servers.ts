@@ -8,6 +8,7 @@ import {
   layerBackends,
   layerPublishIngestStats,
   type Mode,
+  ModeError,
   makeRedisClient,
   readMode
 } from "@eventflow/backends"
@@ -15,11 +16,13 @@ import { IngestStats, makeIngestStats, WriteKeys } from "@eventflow/core"
 import {
   type Ingest,
   IngestConfig,
+  IngestCorsConfig,
   type IngestSettings,
   ingestRouter,
   ListenConfig,
   layerHttpApp,
   layerIngest,
+  layerIngestCors,
   layerIngestSettings,
   layerReadiness,
   layerRoutesConfig,
@@ -96,11 +99,28 @@ export const runServer = (role: "dev" | "ingest") =>
   Effect.gen(function* () {
     const mode = yield* readMode
     const settings = yield* IngestConfig
+    const cors = yield* IngestCorsConfig
     const listen = yield* ListenConfig(role === "dev" ? "127.0.0.1" : "0.0.0.0")
-    const backends = layerBackends(mode, { dedup: settings.dedup, embedded: "own", eventLog: true })
+    // Instances share their rate limits in Redis: a default limit without it would bind no one.
+    if (mode._tag === "distributed" && settings.auth && settings.rateLimit.rate > 0) {
+      if (Option.isNone(yield* Config.option(Config.string("REDIS_URL")))) {
+        return yield* new ModeError({
+          message:
+            "EVENTFLOW_RATE_LIMIT is set, so REDIS_URL is required (distributed mode keeps limits in Redis)"
+        })
+      }
+    }
+    const backends = layerBackends(mode, {
+      dedup: settings.dedup,
+      embedded: "own",
+      eventLog: true,
+      rateLimiter: settings.auth
+    })
     const stats = Layer.succeed(IngestStats, makeIngestStats())
     const services = Layer.mergeAll(layerIngest, layerReadiness, layerTopics).pipe(
-      Layer.provideMerge(Layer.mergeAll(layerRoutesConfig, layerIngestSettings(settings), stats)),
+      Layer.provideMerge(
+        Layer.mergeAll(layerRoutesConfig, layerIngestSettings(settings), layerIngestCors(cors), stats)
+      ),
       Layer.provideMerge(backends)
     )
     const devKey =

@@ -1,10 +1,10 @@
 #!/usr/bin/env -S npx tsx
 /** The `eventflow` command. */
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { layerLogging } from "@eventflow/telemetry"
 import { Cause, Console, Effect, Option } from "effect"
-import { createKey, listKeys, revokeKey } from "./Keys.ts"
+import { createKey, limitKey, listKeys, revokeKey } from "./Keys.ts"
 import { runQueryServer, runServer, withObservability } from "./Servers.ts"
 import { pipelinesCommand, processCommand, queryCommand, replayCommand } from "./Stream.ts"
 import { createToken, listTokens, revokeToken } from "./Tokens.ts"
@@ -70,6 +70,16 @@ const replay = Command.make("replay", { pipeline: Args.text({ name: "pipeline" }
   replayCommand(pipeline)
 ).pipe(Command.withDescription("Rebuild a pipeline's read model from the start of the log, showing progress"))
 
+const rateLimit = Options.float("rate-limit").pipe(
+  Options.withDescription("events per second this key may send (0: no limit); default: EVENTFLOW_RATE_LIMIT"),
+  Options.optional
+)
+const burst = Options.integer("burst").pipe(
+  Options.withDescription(
+    "events this key may send at once (with --rate-limit); default: EVENTFLOW_RATE_BURST"
+  ),
+  Options.optional
+)
 const create = Command.make(
   "create",
   {
@@ -77,9 +87,12 @@ const create = Command.make(
       Options.withDescription("the event source this key may write; a trailing * makes it a prefix")
     ),
     description: Options.text("description").pipe(Options.optional),
+    rateLimit,
+    burst,
     json
   },
-  ({ source, description, json }) => createKey(source, description, json)
+  ({ source, description, rateLimit, burst, json }) =>
+    createKey(source, description, { rateLimit, burst }, json)
 ).pipe(Command.withDescription("Create a write key (printed once)"))
 const list = Command.make("list", { json }, ({ json }) => listKeys(json)).pipe(
   Command.withDescription("List write keys (never the keys themselves)")
@@ -87,8 +100,24 @@ const list = Command.make("list", { json }, ({ json }) => listKeys(json)).pipe(
 const revoke = Command.make("revoke", { id: Args.text({ name: "id" }) }, ({ id }) => revokeKey(id)).pipe(
   Command.withDescription("Revoke a write key by its id")
 )
+const limit = Command.make(
+  "limit",
+  {
+    id: Args.text({ name: "id" }),
+    rateLimit,
+    burst,
+    toDefault: Options.boolean("default").pipe(
+      Options.withDescription("follow the default limit again (EVENTFLOW_RATE_LIMIT, EVENTFLOW_RATE_BURST)")
+    )
+  },
+  ({ id, rateLimit, burst, toDefault }) => limitKey(id, { rateLimit, burst }, toDefault)
+).pipe(
+  Command.withDescription(
+    "Set a write key's rate limit, or return it to the default; servers apply it within EVENTFLOW_KEY_CACHE_TTL"
+  )
+)
 const keys = Command.make("keys").pipe(
-  Command.withSubcommands([create, list, revoke]),
+  Command.withSubcommands([create, list, revoke, limit]),
   Command.withDescription("Manage write keys")
 )
 
@@ -131,7 +160,7 @@ cli(process.argv).pipe(
     if (Cause.isInterruptedOnly(cause)) return Effect.void
     const failure = Cause.failureOption(cause)
     // @effect/cli has already printed its own validation errors (unknown flag, missing argument).
-    if (failure._tag === "Some" && (failure.value as { _tag?: string })._tag?.endsWith("ValidationError")) {
+    if (failure._tag === "Some" && ValidationError.isValidationError(failure.value)) {
       return Effect.sync(() => {
         process.exitCode = 2
       })

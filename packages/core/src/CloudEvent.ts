@@ -40,10 +40,19 @@ const EXTENSION_NAME = /^[a-z0-9]+$/
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 const URI_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/
+// The type system's String excludes control characters (U+0000–U+001F, U+007F–U+009F),
+// noncharacters and unpaired surrogates (a NUL, say, cannot even be stored in a PostgreSQL text).
+const DISALLOWED = /[\p{Cc}\p{Noncharacter_Code_Point}\p{Cs}]/u
+
+/** True when `value` is a String of the CloudEvents type system. */
+export const isCloudEventsString = (value: string): boolean => !DISALLOWED.test(value)
 
 const fail = (reason: string, raw?: Record<string, unknown>): Validated => {
-  const id = raw && typeof raw.id === "string" ? raw.id : undefined
-  const source = raw && typeof raw.source === "string" ? raw.source : undefined
+  // The id and source are echoed (in the answer, as the DLQ record's key) only when they are Strings.
+  const echo = (value: unknown) =>
+    typeof value === "string" && isCloudEventsString(value) ? value : undefined
+  const id = raw ? echo(raw.id) : undefined
+  const source = raw ? echo(raw.source) : undefined
   return {
     ok: false,
     reason,
@@ -51,6 +60,9 @@ const fail = (reason: string, raw?: Record<string, unknown>): Validated => {
     ...(source !== undefined ? { source } : {})
   }
 }
+
+const notAString = (name: string) =>
+  `attribute '${name}' has a character CloudEvents does not allow in a string (a control character, a noncharacter or an unpaired surrogate)`
 
 export const isRfc3339 = (value: string): boolean => RFC3339.test(value) && !Number.isNaN(Date.parse(value))
 
@@ -74,6 +86,7 @@ export const validate = (input: unknown): Validated => {
     if (value === undefined || value === null) return fail(`missing required attribute '${name}'`, raw)
     if (typeof value !== "string") return fail(`attribute '${name}' must be a string`, raw)
     if (value.length === 0) return fail(`attribute '${name}' must not be empty`, raw)
+    if (!isCloudEventsString(value)) return fail(notAString(name), raw)
   }
   const event: Record<string, unknown> = {}
   let normalized = false
@@ -88,12 +101,17 @@ export const validate = (input: unknown): Validated => {
       continue
     }
     if (!EXTENSION_NAME.test(name)) {
-      return fail(`attribute name '${name}' is invalid: names are lower-case letters and digits only`, raw)
+      return fail(
+        // Escaped: the name may hold anything, a NUL or a lone surrogate included.
+        `attribute name '${JSON.stringify(name).slice(1, -1)}' is invalid: names are lower-case letters and digits only`,
+        raw
+      )
     }
     const kind = typeof value
     if (kind !== "string" && kind !== "boolean" && kind !== "number") {
       return fail(`extension '${name}' must be a string, a number or a boolean`, raw)
     }
+    if (kind === "string" && !isCloudEventsString(value as string)) return fail(notAString(name), raw)
     if (kind === "number" && !Number.isSafeInteger(value)) {
       return fail(
         `extension '${name}' must be an integer (the CloudEvents type system has no fractions)`,
@@ -107,6 +125,7 @@ export const validate = (input: unknown): Validated => {
     if (value === undefined) continue
     if (typeof value !== "string") return fail(`attribute '${name}' must be a string`, raw)
     if (value.length === 0) return fail(`attribute '${name}' must not be empty`, raw)
+    if (!isCloudEventsString(value)) return fail(notAString(name), raw)
   }
   if (typeof event.time === "string" && !isRfc3339(event.time)) {
     return fail(`attribute 'time' must be an RFC 3339 timestamp, got ${JSON.stringify(event.time)}`, raw)

@@ -26,12 +26,20 @@ export const Problems = {
     problem(403, "forbidden", "The write key may not do this", detail, extra),
   notFound: (detail: string) => problem(404, "not-found", "Nothing is here", detail),
   methodNotAllowed: (detail: string) => problem(405, "method-not-allowed", "Method not allowed", detail),
+  requestTimeout: (detail: string) =>
+    problem(408, "request-timeout", "The request was not received in time", detail),
   tooLarge: (detail: string, extra?: Record<string, unknown>) =>
     problem(413, "too-large", "The request is larger than the configured limits", detail, extra),
   unsupportedMediaType: (detail: string) =>
     problem(415, "unsupported-media-type", "The content type is not supported", detail),
-  rateLimited: (detail: string, retryAfterSeconds: number) =>
-    problem(429, "rate-limited", "Too many requests", detail, { retryAfter: retryAfterSeconds }),
+  headersTooLarge: (detail: string) =>
+    problem(431, "headers-too-large", "The request headers are too large", detail),
+  /** `retryAfterSeconds` undefined: the request can never pass as it is (a batch larger than the burst). */
+  rateLimited: (detail: string, retryAfterSeconds: number | undefined, extra?: Record<string, unknown>) =>
+    problem(429, "rate-limited", "Too many requests", detail, {
+      ...(retryAfterSeconds !== undefined ? { retryAfter: retryAfterSeconds } : {}),
+      ...extra
+    }),
   unavailable: (detail: string, retryAfterSeconds: number) =>
     problem(503, "unavailable", "A backend is unavailable; nothing of this request was accepted", detail, {
       retryAfter: retryAfterSeconds

@@ -62,8 +62,9 @@ export const dlqRecord = (
   headers: {
     [Headers.contentType]: STRUCTURED_CONTENT_TYPE,
     [Headers.reason]: code,
-    // Header values must stay small and single-line.
-    [Headers.error]: reason.replace(/[\r\n]+/g, " ").slice(0, 1000),
+    // Header values must stay small and single-line, without a NUL or a lone surrogate (which
+    // PostgreSQL's jsonb, the embedded log's headers, refuses).
+    [Headers.error]: reason.slice(0, 1000).replace(/[\p{Cc}\p{Cs}]+/gu, " "),
     [Headers.receivedAt]: receivedAt,
     ...(route !== undefined ? { [Headers.route]: route } : {})
   }

@@ -9,6 +9,17 @@ export interface WriteKeyInfo {
   readonly createdAt: Date
   readonly revokedAt: Date | null
   readonly description: string | null
+  /** Events per second this key may send; null: the default (EVENTFLOW_RATE_LIMIT); 0: no limit. */
+  readonly rateLimit: number | null
+  /** Events this key may send at once; null: the default burst. */
+  readonly rateBurst: number | null
+}
+
+/** A key's own limit: `null` goes back to the default; a rate of 0 means no limit for this key. */
+export interface WriteKeyLimit {
+  readonly rate: number
+  /** null: the default burst. */
+  readonly burst: number | null
 }
 
 export interface CreatedWriteKey extends WriteKeyInfo {
@@ -25,9 +36,16 @@ export class WriteKeys extends Context.Tag("core/WriteKeys")<
       readonly description?: string
       /** Use this secret key instead of generating one (the embedded dev key). */
       readonly key?: string
+      /** The key's own rate limit; absent: the default (and recreating a key keeps its limit). */
+      readonly limit?: WriteKeyLimit
     }) => Effect.Effect<CreatedWriteKey, BackendUnavailable>
     readonly list: Effect.Effect<ReadonlyArray<WriteKeyInfo>, BackendUnavailable>
     readonly revoke: (id: string) => Effect.Effect<boolean, BackendUnavailable>
+    /**
+     * Sets a key's own rate limit, or (null) returns it to the default; false when there is no such
+     * key. Servers see the change within their key cache TTL.
+     */
+    readonly setLimit: (id: string, limit: WriteKeyLimit | null) => Effect.Effect<boolean, BackendUnavailable>
     /** The key's info when the presented key is valid and not revoked. */
     readonly verify: (presented: string) => Effect.Effect<Option.Option<WriteKeyInfo>, BackendUnavailable>
     readonly ping: Effect.Effect<void, BackendUnavailable>

@@ -56,6 +56,31 @@ describe("validate", () => {
     expect(reasonOf(input)).toBe(reason)
   })
 
+  // Found by fuzzing: a NUL in the source (binary mode `ce-source: %00`) reached the embedded log's
+  // text key and failed the whole request with a 503.
+  it.each([
+    [{ ...base, source: "a\u0000b" }, "source"],
+    [{ ...base, id: "\u0007" }, "id"],
+    [{ ...base, type: "t\u0085" }, "type"],
+    [{ ...base, subject: "\ud800" }, "subject"],
+    [{ ...base, time: "2026-11-27T08:00:00Z\u0000" }, "time"],
+    [{ ...base, ext: "\ufffe" }, "ext"]
+  ])("rejects control characters, noncharacters and lone surrogates in strings: %j", (input, name) => {
+    expect(reasonOf(input)).toBe(
+      `attribute '${name}' has a character CloudEvents does not allow in a string (a control character, a noncharacter or an unpaired surrogate)`
+    )
+  })
+
+  it("does not echo an id or a source that is not a valid string", () => {
+    const result = validate({ ...base, id: "ok", source: "\u0000" })
+    expect(result).toEqual({ ok: false, reason: expect.any(String), id: "ok" })
+    expect(reasonOf({ ...base, "a\u0000": 1 })).toBe(
+      "attribute name 'a\\u0000' is invalid: names are lower-case letters and digits only"
+    )
+    // Letters beyond ASCII and pairs of surrogates are fine.
+    expect(validate({ ...base, subject: "café 😀" }).ok).toBe(true)
+  })
+
   it("reports the id and source of a rejected event when it has them", () => {
     expect(validate({ ...base, time: "x" })).toMatchObject({ ok: false, id: "1", source: "/s" })
   })

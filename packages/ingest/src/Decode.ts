@@ -82,6 +82,17 @@ export const decode = (
   body: Uint8Array,
   limits: DecodeLimits
 ): Decoded => {
+  // A compressed body would be read as if it were not (bytes that are not JSON, or data stored
+  // as received): refused, as HTTP says, with 415.
+  const encoding = first(headers["content-encoding"])?.trim().toLowerCase()
+  if (encoding !== undefined && encoding !== "" && encoding !== "identity") {
+    return {
+      ok: false,
+      problem: Problems.unsupportedMediaType(
+        `Content-Encoding ${encoding} is not supported: send the body uncompressed`
+      )
+    }
+  }
   const contentType = first(headers["content-type"])
   const media = contentType === undefined ? undefined : mediaType(contentType)
   if (media === STRUCTURED) {

@@ -7,10 +7,12 @@ import { Metrics as M } from "@eventflow/telemetry"
 import { Duration, Effect, Option } from "effect"
 import { presentedKey } from "./Auth.ts"
 import { readBody } from "./Body.ts"
+import { preflight, withCors } from "./Cors.ts"
 import { decode } from "./Decode.ts"
 import { Ingest } from "./Ingest.ts"
 import { IngestSettings } from "./IngestConfig.ts"
 import { ingestOpenApi } from "./OpenApi.ts"
+import { rateLimitHeaders, rateLimitRefusal } from "./RateLimits.ts"
 import { Readiness } from "./Readiness.ts"
 
 export const problemResponse = (problem: Problem, headers: Record<string, string> = {}) =>
@@ -76,6 +78,12 @@ const postEvents = Effect.gen(function* () {
   }
   const decoded = decode(request.headers, body.right, settings.limits)
   if (!decoded.ok) return problemResponse(decoded.problem)
+  // The key's rate limit (cost: the request's events), before anything of it is claimed or produced.
+  const admission = yield* ingest.admit(key, decoded.items.length).pipe(Effect.either)
+  if (admission._tag === "Left") return unavailable(admission.left.cause.message)
+  const refusal = rateLimitRefusal(admission.right)
+  if (refusal !== undefined) return problemResponse(refusal.problem, refusal.headers)
+  const limitHeaders = rateLimitHeaders(admission.right)
   return yield* ingest.ingest(decoded.items, key, decoded.raws).pipe(
     Effect.map((response) => {
       const seconds = (performance.now() - started) / 1000
@@ -93,7 +101,7 @@ const postEvents = Effect.gen(function* () {
           latencyMs: performance.now() - started
         })
       }
-      return json(response, 202)
+      return HttpServerResponse.setHeaders(json(response, 202), limitHeaders)
     }),
     Effect.catchTags({
       SourceForbidden: (e) =>
@@ -124,7 +132,8 @@ const methodNotAllowed = (allowed: string) =>
   )
 
 export const ingestRouter = HttpRouter.empty.pipe(
-  HttpRouter.post("/v1/events", postEvents),
+  HttpRouter.post("/v1/events", withCors(postEvents)),
+  HttpRouter.options("/v1/events", preflight),
   HttpRouter.get("/v1/events", methodNotAllowed("POST")),
   HttpRouter.put("/v1/events", methodNotAllowed("POST")),
   HttpRouter.patch("/v1/events", methodNotAllowed("POST")),

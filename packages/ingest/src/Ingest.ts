@@ -4,16 +4,20 @@
  * others of the batch are rejected.
  */
 import {
-  type BackendUnavailable,
+  BackendUnavailable,
   type CloudEvent,
   DedupStore,
   dlqRecord,
   type EventIdentity,
   EventLog,
+  effectiveRateLimit,
   eventRecord,
   Headers,
   identityKey,
   type LogRecord,
+  type RateDecision,
+  type RateLimit,
+  RateLimiter,
   type RejectionCode,
   sourceAllowed,
   validate,
@@ -64,6 +68,16 @@ interface Candidate {
   readonly topic: string
 }
 
+/** What a write key's rate limit says of a request of `cost` events. */
+export type Admission =
+  | { readonly _tag: "Unlimited" }
+  | { readonly _tag: "Allowed"; readonly limit: RateLimit; readonly decision: RateDecision }
+  | { readonly _tag: "Refused"; readonly limit: RateLimit; readonly decision: RateDecision }
+  /** More events than the key's burst: this request can never pass; split it. */
+  | { readonly _tag: "TooLarge"; readonly limit: RateLimit; readonly cost: number }
+
+const unlimited: Admission = { _tag: "Unlimited" }
+
 const encoder = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8")
 
 export class Ingest extends Context.Tag("ingest/Ingest")<
@@ -76,6 +90,15 @@ export class Ingest extends Context.Tag("ingest/Ingest")<
       key: Option.Option<WriteKeyInfo>,
       raws?: ReadonlyArray<Buffer | undefined>
     ) => Effect.Effect<IngestResponse, SourceForbidden | IngestUnavailable>
+    /**
+     * Takes `cost` events from the key's rate limit (its own, else the default), before anything of
+     * the request is claimed or produced. Keys without a limit (and no key: auth off) never touch
+     * the limiter. A limiter that fails refuses the request (503), as the dedup store does.
+     */
+    readonly admit: (
+      key: Option.Option<WriteKeyInfo>,
+      cost: number
+    ) => Effect.Effect<Admission, IngestUnavailable>
   }
 >() {}
 
@@ -102,6 +125,41 @@ export const makeIngest = Effect.gen(function* () {
   if (settings.dedup && Option.isNone(dedup))
     return yield* Effect.dieMessage("dedup is on but no DedupStore is provided")
   const maxEventBytes = settings.limits.maxEventBytes
+  const limiter = yield* Effect.serviceOption(RateLimiter)
+
+  const admit = (
+    key: Option.Option<WriteKeyInfo>,
+    cost: number
+  ): Effect.Effect<Admission, IngestUnavailable> =>
+    Effect.suspend(() => {
+      if (Option.isNone(key) || cost < 1) return Effect.succeed(unlimited)
+      const { id, rateLimit, rateBurst } = key.value
+      const limit = effectiveRateLimit({ rate: rateLimit, burst: rateBurst }, settings.rateLimit)
+      if (limit === undefined) return Effect.succeed(unlimited)
+      if (cost > limit.burst) {
+        M.ingestRateLimited.unsafeUpdate(1, [])
+        return Effect.succeed<Admission>({ _tag: "TooLarge", limit, cost })
+      }
+      if (Option.isNone(limiter)) {
+        const message =
+          "this write key has a rate limit, and no rate limiter runs here (distributed mode keeps limits in Redis: set REDIS_URL)"
+        return Effect.fail(
+          new IngestUnavailable({ cause: new BackendUnavailable({ backend: "ratelimit", message }) })
+        )
+      }
+      return limiter.value.take(id, cost, limit).pipe(
+        Effect.map((decision): Admission => {
+          if (decision.allowed) return { _tag: "Allowed", limit, decision }
+          M.ingestRateLimited.unsafeUpdate(1, [])
+          return { _tag: "Refused", limit, decision }
+        }),
+        Effect.mapError((cause) => new IngestUnavailable({ cause })),
+        Effect.withSpan("eventflow.ingest.ratelimit", {
+          captureStackTrace: false,
+          attributes: { events: cost }
+        })
+      )
+    })
 
   const reject = (
     results: EventResult[],
@@ -308,7 +366,7 @@ export const makeIngest = Effect.gen(function* () {
         )
     )
 
-  return Ingest.of({ ingest })
+  return Ingest.of({ ingest, admit })
 })
 
 export const layerIngest = Layer.effect(Ingest, makeIngest)

@@ -1,5 +1,5 @@
-import { onOff } from "@eventflow/core"
-import { Config, Context, Duration, Effect, Layer } from "effect"
+import { onOff, type RateLimitDefaults } from "@eventflow/core"
+import { Config, Context, Duration, Effect, Layer, Option } from "effect"
 
 export interface IngestLimits {
   /** The most bytes a request body may have. */
@@ -18,6 +18,11 @@ export interface IngestOptions {
   readonly dedup: boolean
   /** `false` accepts events without a write key (for a closed network only). */
   readonly auth: boolean
+  /**
+   * The rate limit of a write key that has none of its own: events per second (0: none) and burst
+   * (undefined: the larger of the rate and the largest batch; `minBurst` is that largest batch).
+   */
+  readonly rateLimit: RateLimitDefaults
   /** The Retry-After of 503 answers. */
   readonly retryAfter: Duration.Duration
   /** How long a shutdown waits for requests in flight before it closes connections. */
@@ -35,11 +40,40 @@ export const IngestConfig: Config.Config<IngestOptions> = Config.all({
   }),
   dedup: onOff("EVENTFLOW_DEDUP", true),
   auth: onOff("EVENTFLOW_AUTH", true),
+  rateLimit: Config.all({
+    // Read as text, so that a value that is no number gets the sentence that names the variable.
+    rate: Config.string("EVENTFLOW_RATE_LIMIT").pipe(
+      Config.map(Number),
+      Config.validate({
+        message:
+          "EVENTFLOW_RATE_LIMIT must be a number of events per second per write key, 0 or more (0: no limit)",
+        validation: (rate) => Number.isFinite(rate) && rate >= 0
+      }),
+      Config.withDefault(0)
+    ),
+    burst: Config.string("EVENTFLOW_RATE_BURST").pipe(
+      Config.map(Number),
+      Config.validate({
+        message: "EVENTFLOW_RATE_BURST must be a whole number of events, 1 or more",
+        validation: (burst) => Number.isInteger(burst) && burst >= 1
+      }),
+      Config.option
+    )
+  }),
   retryAfter: Config.duration("EVENTFLOW_RETRY_AFTER").pipe(Config.withDefault(Duration.seconds(2))),
   shutdownTimeout: Config.duration("EVENTFLOW_SHUTDOWN_TIMEOUT").pipe(
     Config.withDefault(Duration.seconds(20))
   )
-})
+}).pipe(
+  Config.map(({ rateLimit, ...options }) => ({
+    ...options,
+    rateLimit: {
+      rate: rateLimit.rate,
+      burst: Option.getOrUndefined(rateLimit.burst),
+      minBurst: options.limits.maxBatchEvents
+    }
+  }))
+)
 
 export const layerIngestSettings = (options: IngestOptions) => Layer.succeed(IngestSettings, options)
 export const layerIngestSettingsConfig = Layer.effect(

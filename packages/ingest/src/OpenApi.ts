@@ -9,6 +9,18 @@ const problemResponse = (description: string, headers?: Record<string, unknown>)
 const retryAfter = {
   "Retry-After": { schema: { type: "integer" }, description: "seconds to wait before retrying" }
 }
+// Sent for write keys that have a rate limit.
+const rateLimitHeaders = {
+  "RateLimit-Limit": {
+    schema: { type: "integer" },
+    description: "events the write key may send at once (its burst)"
+  },
+  "RateLimit-Remaining": { schema: { type: "integer" }, description: "events the write key may send now" },
+  "RateLimit-Reset": {
+    schema: { type: "integer" },
+    description: "seconds until the write key may send a whole burst again"
+  }
+}
 
 export const ingestOpenApi = {
   openapi: "3.1.0",
@@ -107,6 +119,7 @@ export const ingestOpenApi = {
         responses: {
           "202": {
             description: "a result per event",
+            headers: rateLimitHeaders,
             content: { "application/json": { schema: { $ref: "#/components/schemas/IngestResponse" } } }
           },
           "400": problemResponse("the body cannot be read"),
@@ -114,6 +127,10 @@ export const ingestOpenApi = {
           "403": problemResponse("an event's source is not covered by the write key"),
           "413": problemResponse("the body or the batch is larger than the limits"),
           "415": problemResponse("unsupported content type"),
+          "429": problemResponse(
+            "the write key's rate limit is reached (Retry-After says when to send the request again), or the batch has more events than the key may send at once (no Retry-After: split it); nothing was accepted",
+            { ...retryAfter, ...rateLimitHeaders }
+          ),
           "503": problemResponse("a backend is unavailable; nothing was accepted", retryAfter)
         }
       }

@@ -1,6 +1,7 @@
 /** /readyz: each backend this process needs answers, with the latency of the check. */
-import { DedupStore, EventLog, WriteKeys } from "@eventflow/core"
+import { DedupStore, EventLog, RateLimiter, WriteKeys } from "@eventflow/core"
 import { Context, Duration, Effect, Layer, Option } from "effect"
+import { IngestSettings } from "./IngestConfig.ts"
 
 export interface ComponentStatus {
   readonly name: string
@@ -42,10 +43,15 @@ export const layerReadiness = Layer.effect(
     const log = yield* EventLog
     const dedup = yield* Effect.serviceOption(DedupStore)
     const keys = yield* Effect.serviceOption(WriteKeys)
+    // The limiter matters to every request only when a default limit is set (else to limited keys only).
+    const settings = yield* Effect.serviceOption(IngestSettings)
+    const limited = Option.isSome(settings) && settings.value.rateLimit.rate > 0
+    const limiter = limited ? yield* Effect.serviceOption(RateLimiter) : Option.none()
     const probes = [
       probe("eventlog", log.ping),
       ...(Option.isSome(dedup) ? [probe("dedup", dedup.value.ping)] : []),
-      ...(Option.isSome(keys) ? [probe("keys", keys.value.ping)] : [])
+      ...(Option.isSome(keys) ? [probe("keys", keys.value.ping)] : []),
+      ...(Option.isSome(limiter) ? [probe("ratelimit", limiter.value.ping)] : [])
     ]
     return {
       check: Effect.all(probes, { concurrency: "unbounded" }).pipe(

@@ -17,6 +17,7 @@ export const testSettings = (overrides: Partial<IngestOptions> = {}): IngestOpti
   limits: { maxBodyBytes: 64 * 1024, maxBatchEvents: 50, maxEventBytes: 4096, maxJsonDepth: 8 },
   dedup: true,
   auth: true,
+  rateLimit: { rate: 0, burst: undefined, minBurst: 50 },
   retryAfter: Duration.seconds(3),
   shutdownTimeout: Duration.seconds(5),
   ...overrides

@@ -26,7 +26,7 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
+import { layerPgClient } from "@eventflow/backends"
 import { migrateStream } from "@eventflow/stream"
 import { freePort } from "@eventflow/testing/net"
 import { Effect, Redacted } from "effect"
@@ -111,7 +111,7 @@ const seed = Effect.gen(function* () {
     size: string
   }>`SELECT pg_size_pretty(pg_total_relation_size('eventflow_results')) AS size`
   return size?.size ?? "?"
-}).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(BENCH_DATABASE_URL), maxConnections: 2 })))
+}).pipe(Effect.provide(layerPgClient({ url: Redacted.make(BENCH_DATABASE_URL), maxConnections: 2 })))
 
 /** The benchmark's million rows live in a database of their own, not in the one tests and other benchmarks use. */
 const createDatabase = Effect.gen(function* () {
@@ -120,7 +120,7 @@ const createDatabase = Effect.gen(function* () {
     n: number
   }>`SELECT count(*)::int AS n FROM pg_database WHERE datname = ${BENCH_DATABASE}`
   if ((found?.n ?? 0) === 0) yield* sql.unsafe(`CREATE DATABASE ${BENCH_DATABASE}`)
-}).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(env.DATABASE_URL), maxConnections: 1 })))
+}).pipe(Effect.provide(layerPgClient({ url: Redacted.make(env.DATABASE_URL), maxConnections: 1 })))
 
 // ---------------------------------------------------------------------------------------------
 // The service

@@ -3,7 +3,9 @@ import { existsSync, statSync } from "node:fs"
 import { extname, join, normalize, resolve, sep } from "node:path"
 import {
   HttpApiBuilder,
+  type HttpApiError,
   HttpApiScalar,
+  type HttpApp,
   HttpServerRequest,
   HttpServerResponse,
   OpenApi
@@ -27,12 +29,19 @@ const int = (name: string, value: string | undefined, fallback: number, min: num
 const time = (name: string, value: string | undefined) => {
   if (value === undefined || value === "") return Effect.succeed(undefined)
   const ms = /^-?\d+$/.test(value) ? Number(value) : Date.parse(value)
-  return Number.isFinite(ms)
+  // Within the range of a Date (±8.64e15 ms): a larger number overflows the read model's bigint.
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15
     ? Effect.succeed(ms)
     : Effect.fail(
         problems.badRequest(`${name} must be an ISO 8601 time or epoch milliseconds, not '${value}'`)
       )
 }
+
+/** A text parameter PostgreSQL can compare: it cannot hold a NUL (no key or name has one). */
+const text = (name: string, value: string | undefined) =>
+  value?.includes("\u0000")
+    ? Effect.fail(problems.badRequest(`${name} must not contain a NUL character`))
+    : Effect.succeed(value)
 
 const unavailable = (e: { readonly message: string }) => problems.unavailable(e.message)
 
@@ -96,18 +105,19 @@ export const layerPipelinesGroup = HttpApiBuilder.group(QueryApi, "pipelines", (
         const order = urlParams.order ?? "asc"
         if (order !== "asc" && order !== "desc")
           return yield* Effect.fail(problems.badRequest(`order must be asc or desc, not '${order}'`))
+        const rowKey = yield* text("key", urlParams.key)
         const { window } = yield* knownPipeline(path.name)
         const key = JSON.stringify([
           "results",
           path.name,
-          urlParams.key ?? null,
+          rowKey ?? null,
           from ?? null,
           to ?? null,
           limit,
           order
         ])
         const rows = yield* localCache
-          .get(key, readModel.results(path.name, { key: urlParams.key, from, to, limit, order, window }))
+          .get(key, readModel.results(path.name, { key: rowKey, from, to, limit, order, window }))
           .pipe(Effect.mapError(unavailable))
         // The rows come from the read model already in their wire shape: sent as they are, not
         // re-encoded through the schema (the hottest endpoint; the schema still documents them).
@@ -185,9 +195,8 @@ export const layerFeedGroup = HttpApiBuilder.group(QueryApi, "feed", (handlers) 
       Effect.gen(function* () {
         const { readModel } = yield* QueryService
         const limit = yield* int("limit", urlParams.limit, 100, 1, 1000)
-        const alerts = yield* readModel
-          .alerts({ pipeline: urlParams.pipeline, limit })
-          .pipe(Effect.mapError(unavailable))
+        const pipeline = yield* text("pipeline", urlParams.pipeline)
+        const alerts = yield* readModel.alerts({ pipeline, limit }).pipe(Effect.mapError(unavailable))
         return { alerts }
       })
     )
@@ -370,6 +379,31 @@ export const layerExtraRoutes = HttpApiBuilder.Router.use((router) =>
   })
 )
 
+/**
+ * Parameters the endpoint's schema refuses (a missing `field`, a parameter given twice) answer the
+ * same problem as the handlers' own checks, not the platform's bare decode error.
+ */
+export const layerDecodeProblems = HttpApiBuilder.middleware(
+  (app) =>
+    (app as HttpApp.Default<unknown>).pipe(
+      Effect.catchIf(
+        (error): error is HttpApiError.HttpApiDecodeError =>
+          (error as { readonly _tag?: string } | null)?._tag === "HttpApiDecodeError",
+        (error) => {
+          const issue = error.issues[0]
+          const detail =
+            issue === undefined
+              ? error.message
+              : issue.message === "is missing"
+                ? `the parameter '${issue.path.join(".")}' is missing`
+                : `the parameter '${issue.path.join(".")}' is invalid: ${issue.message}`
+          const { _tag, ...problem } = problems.badRequest(detail)
+          return HttpServerResponse.json(problem, { status: 400, contentType: "application/problem+json" })
+        }
+      )
+    ) as HttpApp.Default<never>
+)
+
 /** Every layer of the query API but the QueryService and the ReadTokens it needs. */
 export const layerQueryApi = (corsOrigins: ReadonlyArray<string>) => {
   const api = HttpApiBuilder.api(QueryApi).pipe(
@@ -385,7 +419,10 @@ export const layerQueryApi = (corsOrigins: ReadonlyArray<string>) => {
           allowedHeaders: ["authorization", "last-event-id", "content-type"],
           maxAge: 600
         })
-  return Layer.mergeAll(layerExtraRoutes, HttpApiScalar.layer({ path: "/docs" }), cors).pipe(
-    Layer.provideMerge(api)
-  )
+  return Layer.mergeAll(
+    layerExtraRoutes,
+    HttpApiScalar.layer({ path: "/docs" }),
+    cors,
+    layerDecodeProblems
+  ).pipe(Layer.provideMerge(api))
 }

@@ -16,6 +16,8 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { cpus, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
+import { pgConnection } from "@eventflow/backends"
+import { Effect, Redacted } from "effect"
 import pg from "pg"
 import { freePort, sleep, stopChild } from "../../ingest/bench/procs.ts"
 import { checkServices, env, kafkaClient } from "../../ingest/bench/services.ts"
@@ -128,7 +130,12 @@ const start = (args: string[], extra: Record<string, string>): Child => {
   return { child, output: () => output }
 }
 
-const db = new pg.Client({ connectionString: env.DATABASE_URL })
+// The same TLS settings as the services (EVENTFLOW_PG_SSL, EVENTFLOW_PG_SSL_CA_FILE, the URL's sslmode).
+const connection = await Effect.runPromise(pgConnection(Redacted.make(env.DATABASE_URL)))
+const db = new pg.Client({
+  connectionString: connection.url,
+  ...(connection.ssl === undefined ? {} : { ssl: connection.ssl })
+})
 
 const processed = async () => {
   const { rows } = await db.query(

@@ -87,6 +87,11 @@ export const applyTableRecords = (
 }
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
+/**
+ * Keys PostgreSQL cannot keep as they are: a NUL fails the checkpoint (every one after it too), a
+ * lone surrogate comes back as U+FFFD. Their records are poison.
+ */
+const UNSTORABLE = /[\u0000\p{Cs}]/u
 
 const DROPPED: unique symbol = Symbol("dropped")
 
@@ -139,6 +144,10 @@ export class WindowProcessor<T, A extends Aggregations<T>> {
         key = keyed.keySelector(before)
         if (typeof key !== "string")
           throw new TypeError(`the key selector returned ${typeof key}, not a string`)
+        if (UNSTORABLE.test(key))
+          throw new TypeError(
+            "the key has a NUL character or an unpaired surrogate, which the read model cannot store"
+          )
         element = this.apply(keyed.keyedOperations, before, key)
         if (element === DROPPED) continue
       } catch (error) {

@@ -117,6 +117,19 @@ describe("tumbling windows", () => {
     expect(driver.rejected[1]?.detail).toBe("the sum selector returned Infinity, not a finite number")
     expect(driver.rows()[0]?.values).toEqual({ orders: 1, revenue: 4, smallest: 4, largest: 4, average: 4 })
   })
+
+  // Found by the ingest fuzzers: `data.region` with a NUL was accepted by ingest (data is free), then
+  // every checkpoint of the pipeline failed on the key, and the pipeline stalled.
+  it("sends an event whose key the read model cannot store (NUL, lone surrogate) to the side output", () => {
+    const driver = testDriver(revenue).send([
+      order("10:00:00", "eu\u0000x", 1),
+      order("10:00:01", "\ud800", 2),
+      order("10:00:02", "eu", 4)
+    ])
+    expect(driver.rejected.map((r) => r.reason)).toEqual(["poison", "poison"])
+    expect(driver.rejected[0]?.detail).toContain("NUL")
+    expect(driver.rows().map((r) => r.key)).toEqual(["eu"])
+  })
 })
 
 describe("hopping windows", () => {

@@ -114,6 +114,10 @@ export const ingestDedupErrors = labelled(
   counter("eventflow_ingest_dedup_errors_total", "Dedup store operations that failed, by operation"),
   "operation"
 )
+export const ingestRateLimited = counter(
+  "eventflow_ingest_rate_limited_total",
+  "POST /v1/events requests refused by their write key's rate limit (429; nothing of them accepted)"
+)
 
 // Stream engine.
 export const streamRecords = labelled(
@@ -257,6 +261,7 @@ export const registerIngestMetrics = () => {
     ingestDedupErrors(operation).register()
   }
   ingestProduceErrors.register()
+  ingestRateLimited.register()
   ingestBatchEvents.register()
   ingestAckDuration.register()
   ingestProduceDuration.register()
