@@ -5,7 +5,7 @@
  * (JSON, `Authorization`, `ce-*` headers) is refused, so the request itself is never sent.
  */
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { problem } from "@eventflow/core"
+import { commaList, problem } from "@eventflow/core"
 import { Config, Context, Effect, Layer, Option } from "effect"
 
 export interface IngestCorsOptions {
@@ -18,16 +18,9 @@ export class IngestCors extends Context.Tag("ingest/IngestCors")<IngestCors, Ing
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/\s?#]+$/i
 
 /** `EVENTFLOW_INGEST_CORS_ORIGINS`: comma-separated exact origins; empty (the default) is closed. */
-export const IngestCorsConfig: Config.Config<IngestCorsOptions> = Config.string(
+export const IngestCorsConfig: Config.Config<IngestCorsOptions> = commaList(
   "EVENTFLOW_INGEST_CORS_ORIGINS"
 ).pipe(
-  Config.withDefault(""),
-  Config.map((text) =>
-    text
-      .split(",")
-      .map((s) => s.trim())
-      .filter((s) => s !== "")
-  ),
   Config.validate({
     message:
       "EVENTFLOW_INGEST_CORS_ORIGINS may not be '*': any web page could then send events with a write key; list the exact origins that may (https://app.example.com, …)",

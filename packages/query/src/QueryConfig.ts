@@ -1,4 +1,4 @@
-import { onOffOption } from "@eventflow/core"
+import { commaList, onOffOption } from "@eventflow/core"
 import { Config, Duration, Option } from "effect"
 
 export interface QueryOptions {
@@ -20,15 +20,7 @@ export const QueryConfig = (defaults: {
 }) =>
   Config.all({
     auth: onOffOption("EVENTFLOW_QUERY_AUTH").pipe(Config.map(Option.getOrElse(() => defaults.auth))),
-    corsOrigins: Config.string("EVENTFLOW_CORS_ORIGINS").pipe(
-      Config.withDefault(""),
-      Config.map((text) =>
-        text
-          .split(",")
-          .map((s) => s.trim())
-          .filter((s) => s !== "")
-      )
-    ),
+    corsOrigins: commaList("EVENTFLOW_CORS_ORIGINS"),
     cacheTtl: Config.duration("EVENTFLOW_QUERY_CACHE_TTL").pipe(Config.withDefault(Duration.seconds(1))),
     tailSize: Config.integer("EVENTFLOW_TAIL_SIZE").pipe(
       Config.withDefault(5_000),
