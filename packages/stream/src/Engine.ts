@@ -319,6 +319,8 @@ export class PipelineEngine {
     const count = last - task.nextOffset + 1
     task.processed += count
     task.nextOffset = last + 1
+    // Past the rebuild of the recent ids: read on from the next offset.
+    task.warmAt = task.nextOffset
     task.changed = true
     this.pendingRecords += count
   }

@@ -302,7 +302,10 @@ await describeWithServices(["postgres"], "stream engine on the real PostgreSQL",
           for (let round = 0; ; round++) {
             const from = Number(current.readOffset(tp)!)
             if (from >= log.length) break
+            const before = current.nextOffset(tp)!
             current.handle(tp, log.slice(from, from + 37))
+            // Once it processes records again, it reads on from its next offset (no record twice).
+            if (current.nextOffset(tp)! > before) expect(current.readOffset(tp)).toBe(current.nextOffset(tp))
             if (round === 4 || round === 9) {
               yield* current.checkpoint()
               current = engine(`restart-${round}`)
