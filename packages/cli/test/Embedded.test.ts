@@ -4,12 +4,16 @@
  * commands work against the running server.
  */
 
-import { SqlClient } from "@effect/sql"
-import { layerEmbeddedSql } from "@eventflow/backends"
 import { freePort, tempDir, waitFor } from "@eventflow/testing"
-import { Effect } from "effect"
 import { describe, expect, it, onTestFinished } from "vitest"
-import { postEvents, runEventflow, startEventflow, stop, terminateUnderLoad } from "./support.ts"
+import {
+  countRecords,
+  postEvents,
+  runEventflow,
+  startEventflow,
+  stop,
+  terminateUnderLoad
+} from "./support.ts"
 
 const event = (id: string) => ({
   specversion: "1.0",
@@ -18,17 +22,6 @@ const event = (id: string) => ({
   type: "demo.created",
   data: { n: id }
 })
-
-const countRecords = (dataDir: string) =>
-  Effect.runPromise(
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql<{
-        n: string
-      }>`SELECT count(*) AS n FROM eventflow_records WHERE topic = 'events.default'`
-      return Number(rows[0]!.n)
-    }).pipe(Effect.provide(layerEmbeddedSql(dataDir, "attach")), Effect.scoped)
-  )
 
 describe("eventflow dev (embedded)", () => {
   it("runs the example pipelines: events posted, then eventflow query shows the exact count per type", async () => {

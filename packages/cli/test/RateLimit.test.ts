@@ -3,8 +3,6 @@
  * a real `eventflow dev` answering 429 (and nothing of a refused request kept), and two
  * `eventflow ingest` instances in distributed mode sharing one limit through Redis.
  */
-import { SqlClient } from "@effect/sql"
-import { layerEmbeddedSql } from "@eventflow/backends"
 import {
   describeWithServices,
   freePort,
@@ -13,9 +11,8 @@ import {
   topicEndOffsets,
   uniquePrefix
 } from "@eventflow/testing"
-import { Effect } from "effect"
 import { describe, expect, it, onTestFinished } from "vitest"
-import { runEventflow, startEventflow, stop } from "./support.ts"
+import { countRecords, runEventflow, startEventflow, stop } from "./support.ts"
 
 const event = (id: string, source = "/laptop") => ({
   specversion: "1.0",
@@ -42,17 +39,6 @@ const send = async (port: number, key: string, body: unknown) => {
     body: (await response.json()) as any
   }
 }
-
-const countRecords = (dataDir: string) =>
-  Effect.runPromise(
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql<{
-        n: string
-      }>`SELECT count(*) AS n FROM eventflow_records WHERE topic = 'events.default'`
-      return Number(rows[0]!.n)
-    }).pipe(Effect.provide(layerEmbeddedSql(dataDir, "attach")), Effect.scoped)
-  )
 
 const jsonLines = (text: string) =>
   text

@@ -1,7 +1,10 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { SqlClient } from "@effect/sql"
+import { layerEmbeddedSql } from "@eventflow/backends"
 import { waitFor } from "@eventflow/testing"
+import { Effect } from "effect"
 import { expect } from "vitest"
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..")
@@ -121,3 +124,15 @@ export const terminateUnderLoad = async (
   for (const answer of answered) expect([answer.status, answer.body.detail]).toEqual([202, undefined])
   return answered.reduce((sum, a) => sum + a.body.accepted, 0)
 }
+
+/** The records of `events.default` in an embedded data directory (attached to while it runs). */
+export const countRecords = (dataDir: string) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{
+        n: string
+      }>`SELECT count(*) AS n FROM eventflow_records WHERE topic = 'events.default'`
+      return Number(rows[0]!.n)
+    }).pipe(Effect.provide(layerEmbeddedSql(dataDir, "attach")), Effect.scoped)
+  )

@@ -12,10 +12,11 @@ import {
   encodeRequest,
   exchange,
   freePort,
-  metricSample,
+  fuzzParameters,
   parseResponse,
   problemViolations,
   type RawResult,
+  serverRss,
   tempDir
 } from "@eventflow/testing"
 import fc from "fast-check"
@@ -28,19 +29,13 @@ const REQUEST_TIMEOUT_MS = 4_000
 const MAX_HEADER_BYTES = 16 * 1024
 const MAX_CONNECTIONS = 300
 
-const options = (numRuns: number): fc.Parameters<unknown> => ({
-  numRuns: Math.ceil(numRuns * Number(process.env.FUZZ_RUNS_SCALE ?? 1)),
-  ...(process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED) } : {})
-})
+const options = (numRuns: number): fc.Parameters<unknown> => fuzzParameters(numRuns)
 
 let server: Running
 let port: number
 let rssBefore = 0
 
-const rss = async () => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  return metricSample(text, "eventflow_process_resident_memory_bytes") ?? Number.NaN
-}
+const rss = () => serverRss(port)
 
 const healthy = async () => {
   const started = performance.now()

@@ -11,9 +11,10 @@ import { join } from "node:path"
 import {
   exchange,
   freePort,
-  metricSample,
+  fuzzParameters,
   problemViolations,
   type RawResult,
+  serverRss,
   tempDir
 } from "@eventflow/testing"
 import fc from "fast-check"
@@ -28,19 +29,13 @@ const STRUCTURED = "application/cloudevents+json"
 const BATCH = "application/cloudevents-batch+json"
 const JSON_TYPES = ["application/json", "text/json"]
 
-const options = (numRuns: number): fc.Parameters<unknown> => ({
-  numRuns: Math.ceil(numRuns * Number(process.env.FUZZ_RUNS_SCALE ?? 1)),
-  ...(process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED) } : {})
-})
+const options = (numRuns: number): fc.Parameters<unknown> => fuzzParameters(numRuns)
 
 let server: Running
 let port: number
 let rssBefore = 0
 
-const rss = async () => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  return metricSample(text, "eventflow_process_resident_memory_bytes") ?? Number.NaN
-}
+const rss = () => serverRss(port)
 
 type Header = readonly [string, string]
 const auth: Header = ["Authorization", `Bearer ${KEY}`]

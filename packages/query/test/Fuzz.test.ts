@@ -10,9 +10,10 @@ import { layerEmbeddedSql } from "@eventflow/backends"
 import {
   exchange,
   freePort,
-  metricSample,
+  fuzzParameters,
   problemViolations,
   type RawResult,
+  serverRss,
   tempDir,
   waitFor
 } from "@eventflow/testing"
@@ -25,20 +26,14 @@ import { layerSqlReadTokens, ReadTokens } from "../src/index.ts"
 const KEY = "query-fuzz-dev-key-0123456789"
 const REQUEST_TIMEOUT_MS = 2_000
 
-const options = (numRuns: number): fc.Parameters<unknown> => ({
-  numRuns: Math.ceil(numRuns * Number(process.env.FUZZ_RUNS_SCALE ?? 1)),
-  ...(process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED) } : {})
-})
+const options = (numRuns: number): fc.Parameters<unknown> => fuzzParameters(numRuns)
 
 let server: Running
 let port: number
 let token: string
 let rssBefore = 0
 
-const rss = async () => {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  return metricSample(text, "eventflow_process_resident_memory_bytes") ?? Number.NaN
-}
+const rss = () => serverRss(port)
 
 type Header = readonly [string, string]
 

@@ -207,3 +207,18 @@ export const metricSample = (text: string, name: string): number | undefined => 
   }
   return undefined
 }
+
+/** A server's resident memory (bytes), from its `/metrics`. */
+export const serverRss = async (port: number): Promise<number> => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  return metricSample(text, "eventflow_process_resident_memory_bytes") ?? Number.NaN
+}
+
+/**
+ * fast-check's parameters for a property: `numRuns` scaled by FUZZ_RUNS_SCALE, and FUZZ_SEED
+ * (the seed a failure printed) to replay it.
+ */
+export const fuzzParameters = (numRuns: number) => ({
+  numRuns: Math.ceil(numRuns * Number(process.env.FUZZ_RUNS_SCALE ?? 1)),
+  ...(process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED) } : {})
+})
