@@ -296,7 +296,10 @@ export class PipelineEngine {
         continue
       }
       const timestamp = Number(record.timestamp)
-      if (!recent.remember(RecentIds.identity(event.source, event.id), offset, timestamp)) {
+      if (
+        recent.horizonMs > 0 &&
+        !recent.remember(RecentIds.identity(event.source, event.id), offset, timestamp)
+      ) {
         task.duplicates++
         continue
       }
